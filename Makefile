@@ -1,0 +1,23 @@
+# Two entry points (see README "Quick start"):
+#   make check   set up, then run the default verification suite
+#   make test    set up, then run the test suite (what CI runs)
+VENV := .venv/bin
+PYTEST_FAST := -m "not slow"
+
+.PHONY: setup setup-test check test test-all crosscheck clean
+setup:
+	@bash scripts/setup.sh
+setup-test:
+	@bash scripts/setup.sh test
+check: setup
+	$(VENV)/verify list
+	$(VENV)/verify demo
+test: setup-test
+	$(VENV)/python -m pytest $(PYTEST_FAST) -q
+test-all: setup-test
+	$(VENV)/python -m pytest -q
+crosscheck:
+	@bash scripts/setup.sh crosscheck
+	$(VENV)/python -m pytest -m crosscheck -q
+clean:
+	rm -rf .venv build *.egg-info .pytest_cache

@@ -1,0 +1,206 @@
+r"""Adam / AdamW (Kingma & Ba 2015; Loshchilov & Hutter 2019), with both ε conventions.
+
+.. math::
+
+   \begin{aligned}
+   &\textbf{input: } \eta,\ (\beta_1, \beta_2),\ \epsilon,\ \lambda,\ \text{eps\_placement} \\
+   &\textbf{for } t = 1, 2, \dots \\
+   &\quad g_t \leftarrow \nabla f_t(x_{t-1}) \ (+\lambda x_{t-1} \text{ if not decoupled}) \\
+   &\quad x \leftarrow (1 - \eta\lambda)\, x_{t-1} \quad \text{(decoupled, timing "before": torch AdamW)} \\
+   &\quad m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+          v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+   &\quad c_1 = 1-\beta_1^t,\ c_2 = 1-\beta_2^t \quad (c_1 = c_2 = 1 \text{ without bias correction}) \\
+   &\quad \text{torch: } x \leftarrow x - \frac{\eta}{c_1}\, \frac{m_t}{\sqrt{v_t}/\sqrt{c_2} + \epsilon}
+   \qquad
+   \text{hf: } x \leftarrow x - \frac{\eta \sqrt{c_2}}{c_1}\, \frac{m_t}{\sqrt{v_t} + \epsilon} \\
+   &\quad x_t \leftarrow x - \eta\lambda\, x \quad \text{(decoupled, timing "after": HF / GaLore / SN-SM)}
+   \end{aligned}
+
+``eps_placement="hf"`` is the convention of ``transformers.AdamW`` that the GaLore, Fira and SN-SM
+codes inherit (ε added to the *uncorrected* :math:`\sqrt{v_t}`); with
+``weight_decay_timing=None`` the decay timing follows the placement ("torch" → before the update,
+as ``torch.optim.AdamW``; "hf" → after it, as ``transformers.AdamW``).
+
+Reductions (tested in float64 to round-off): ``eps_placement="torch"`` equals
+``torch.optim.AdamW`` (decoupled) and ``torch.optim.Adam`` (``decoupled_weight_decay=False``).
+
+Defaults
+--------
+=================== ============ =========================================
+argument            default      source
+=================== ============ =========================================
+lr                  1e-3         Kingma & Ba (2015), Alg. 1
+betas               (0.9, 0.999) Kingma & Ba (2015), Alg. 1
+eps                 1e-8         Kingma & Ba (2015), Alg. 1
+weight_decay        0            torch.optim.AdamW uses 1e-2; 0 here so Adam is the default
+decoupled_weight_decay True      Loshchilov & Hutter (2019)
+eps_placement       "torch"      torch.optim
+bias_correction     True         Kingma & Ba (2015)
+=================== ============ =========================================
+
+Shapes: elementwise; every shape is handled identically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ._base import ReferenceOptimizer
+from ._registry import register
+from ._validation import check_beta, check_bool, check_choice, check_nonnegative
+
+__all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections"]
+
+EPS_PLACEMENTS = ("torch", "hf")
+
+
+def bias_corrections(beta1: float, beta2: float, step: int, enabled: bool = True) -> tuple[float, float]:
+    """(1 - β1^t, 1 - β2^t), or (1, 1) when disabled."""
+    if not enabled:
+        return 1.0, 1.0
+    return 1.0 - beta1**step, 1.0 - beta2**step
+
+
+def adam_direction(
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    eps_placement: str,
+    bias_correction: bool = True,
+) -> torch.Tensor:
+    """The normalized step :math:`u_t` with ``x ← x - lr · u_t`` (bias corrections folded in)."""
+    c1, c2 = bias_corrections(beta1, beta2, step, bias_correction)
+    if eps_placement == "torch":
+        denom = (exp_avg_sq.sqrt() / (c2**0.5)).add_(eps)
+        return exp_avg / denom / c1
+    denom = exp_avg_sq.sqrt().add_(eps)
+    return exp_avg / denom * (c2**0.5 / c1)
+
+
+def adam_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled_weight_decay: bool,
+    eps_placement: str,
+    weight_decay_timing: str,
+    bias_correction: bool,
+) -> None:
+    """One Adam(W) step, in place (any leading batch dims)."""
+    if weight_decay != 0 and not decoupled_weight_decay:
+        grad = grad.add(param, alpha=weight_decay)
+    if weight_decay != 0 and decoupled_weight_decay and weight_decay_timing == "before":
+        param.mul_(1 - lr * weight_decay)
+    exp_avg.lerp_(grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    direction = adam_direction(
+        exp_avg,
+        exp_avg_sq,
+        step,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        eps_placement=eps_placement,
+        bias_correction=bias_correction,
+    )
+    param.add_(direction, alpha=-lr)
+    if weight_decay != 0 and decoupled_weight_decay and weight_decay_timing == "after":
+        param.add_(param, alpha=-lr * weight_decay)
+
+
+@register("adam")
+class Adam(ReferenceOptimizer):
+    __doc__ = __doc__
+    paper = "Kingma & Ba, arXiv 1412.6980; Loshchilov & Hutter, arXiv 1711.05101"
+    variants = ("paper",)
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        decoupled_weight_decay: bool = True,
+        eps_placement: str = "torch",
+        weight_decay_timing: str | None = None,
+        bias_correction: bool = True,
+        seed: int = 0,
+        nonfinite: str = "ignore",
+        batch_dims: int = 0,
+    ) -> None:
+        if weight_decay_timing is None:
+            weight_decay_timing = "before" if eps_placement == "torch" else "after"
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            eps_placement=eps_placement,
+            weight_decay_timing=weight_decay_timing,
+            bias_correction=bias_correction,
+        )
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        validate_adam_hyper(group)
+
+    def _init_state(self, p, group, state) -> None:
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update_param(self, p, grad, state, group) -> None:
+        state["step"] += 1
+        beta1, beta2 = group["betas"]
+        adam_update(
+            p,
+            grad,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            int(state["step"]),
+            lr=float(group["lr"]),
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            eps_placement=group["eps_placement"],
+            weight_decay_timing=group["weight_decay_timing"],
+            bias_correction=group["bias_correction"],
+        )
+
+
+def validate_adam_hyper(group: dict[str, Any]) -> None:
+    """Validate the Adam hyperparameters shared by every Adam-like optimizer in this package."""
+    check_nonnegative("lr", group["lr"])
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_beta("betas[0]", betas[0])
+    check_beta("betas[1]", betas[1])
+    check_nonnegative("eps", group["eps"])
+    check_nonnegative("weight_decay", group["weight_decay"])
+    if "decoupled_weight_decay" in group:
+        check_bool("decoupled_weight_decay", group["decoupled_weight_decay"])
+    if "eps_placement" in group:
+        check_choice("eps_placement", group["eps_placement"], EPS_PLACEMENTS)
+    if "weight_decay_timing" in group:
+        check_choice("weight_decay_timing", group["weight_decay_timing"], ("before", "after"))
+    if "bias_correction" in group:
+        check_bool("bias_correction", group["bias_correction"])

@@ -1,0 +1,1 @@
+"""Each paper's claims as executable checks (one module per paper)."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Idempotent setup: creates .venv (seeing system packages, so an existing torch is reused),
+# installs torch only if none is importable, then installs optverify in editable mode.
+#   scripts/setup.sh            runtime deps
+#   scripts/setup.sh test       + test extra
+#   scripts/setup.sh crosscheck + test and third-party cross-check extras
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EXTRA="${1:-}"
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv --system-site-packages .venv
+fi
+VPY=.venv/bin/python
+if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
+    # Pinned CPU build: on the project's machines this is a local file. An unpinned `torch`
+    # would pull a multi-GB CUDA build. GPU users: install your CUDA torch first; it is reused.
+    "$VPY" -m pip install -q "torch==${OPTVERIFY_TORCH:-2.13.0}"
+fi
+case "$EXTRA" in
+    "") SPEC="." ;;
+    test) SPEC=".[test]" ;;
+    crosscheck) SPEC=".[test,crosscheck]" ;;
+    *) echo "unknown extra: $EXTRA" >&2; exit 2 ;;
+esac
+"$VPY" -m pip install -q -e "$SPEC"

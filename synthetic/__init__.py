@@ -1,0 +1,1 @@
+"""Smooth non-convex problems with known constants, calibrated noise, and a batched many-seed runner."""

@@ -1,0 +1,1 @@
+"""Verification checks and the ``verify`` command (``python -m verify``)."""

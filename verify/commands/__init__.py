@@ -1,0 +1,1 @@
+"""Subcommands of ``verify``; one module each (see :mod:`verify.cli`)."""
