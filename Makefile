@@ -11,7 +11,7 @@ setup-test:
 	@bash scripts/setup.sh test
 check: setup
 	$(VENV)/verify list
-	$(VENV)/verify demo
+	$(VENV)/verify check
 test: setup-test
 	$(VENV)/python -m pytest $(PYTEST_FAST) -q
 test-all: setup-test
