@@ -1,0 +1,163 @@
+"""Train the LLaMA-60M-shaped byte model on the HMM language with each reference optimizer.
+
+    python -m paper_checks.gpu_lm.train --out DIR [--optimizers adam,galore_adamw,...] [--steps N]
+    python -m paper_checks.gpu_lm.train --tiny --device cpu --steps 3 --out /tmp/x   # plumbing check
+
+Protocol (fixed for every optimizer; gpu-validation.md §4): same model init, same data stream
+(fresh HMM samples each step from a seeded generator, so no epoch/overfitting effects), batch
+``--batch`` × 256 tokens, linear warmup then cosine decay to 10 %, global gradient clipping at 1.0
+for every method (stated, since the official recipes differ), bf16 autocast on CUDA with fp32
+master weights and fp32 optimizer states. Each method's parameter routing follows its paper
+(see :mod:`.recipes`). Evaluation on a fixed held-out stream; the optimal loss ``H*`` of that
+stream is computed exactly, and every record reports ``loss − H*``.
+
+Output: ``DIR/gpu_lm.json`` with per-optimizer curves, final gap, step time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import contextlib
+import json
+import math
+import platform
+import time
+
+import torch
+
+from .data import HMMLanguage, HMMSpec
+from .model import Llama, LlamaConfig
+from .recipes import RECIPES, build_optimizer
+
+TINY = LlamaConfig(dim=64, layers=2, heads=4, ffn=176)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def evaluate(model: Llama, eval_tokens: torch.Tensor, batch: int, autocast) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, eval_tokens.shape[0], batch):
+        chunk = eval_tokens[i : i + batch]
+        with autocast():
+            loss = model.loss(chunk)
+        total += float(loss) * chunk.shape[0]
+        count += chunk.shape[0]
+    model.train()
+    return total / count
+
+
+def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_star: float, cfg: LlamaConfig) -> dict:
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    model = Llama(cfg).to(device)
+    opt, routing = build_optimizer(name, model)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    data_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    curve = []
+    step_times = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.synchronize()
+    diverged = False
+    for step in range(args.steps):
+        for g, lr0 in zip(opt.param_groups, base_lrs):
+            g["lr"] = lr0 * lr_factor(step, args.steps, args.warmup)
+        tokens = lang.sample(args.batch, cfg.max_seq + 1, data_gen)
+        t0 = time.perf_counter()
+        with autocast():
+            loss = model.loss(tokens)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        step_times.append(time.perf_counter() - t0)
+        if not math.isfinite(float(loss)):
+            diverged = True
+            break
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            ev = evaluate(model, eval_tokens, args.batch, autocast)
+            curve.append({"step": step + 1, "train_loss": float(loss), "eval_loss": ev, "gap": ev - h_star})
+            print(f"  {name:<14} step {step + 1:>5}  train {float(loss):.4f}  eval {ev:.4f}  gap {ev - h_star:.4f}", flush=True)
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+    state_bytes = sum(
+        v.numel() * v.element_size() for st in opt.state.values() for v in st.values() if isinstance(v, torch.Tensor)
+    )
+    times = sorted(step_times[5:]) or sorted(step_times)
+    return {
+        "optimizer": name,
+        "routing": routing,
+        "hyper": RECIPES[name]["hyper"],
+        "lr": RECIPES[name]["lr"],
+        "curve": curve,
+        "final_eval_loss": curve[-1]["eval_loss"] if curve else None,
+        "final_gap": curve[-1]["gap"] if curve else None,
+        "diverged": diverged,
+        "median_step_s": times[len(times) // 2],
+        "peak_allocated_bytes": peak,
+        "optimizer_state_bytes": state_bytes,
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--optimizers", default=",".join(RECIPES))
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--warmup", type=int, default=60)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--eval-seqs", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--tiny", action="store_true", help="a 2-layer model for plumbing checks on CPU")
+    args = ap.parse_args(argv)
+    cfg = TINY if args.tiny else LlamaConfig()
+    lang = HMMLanguage(HMMSpec(), device=args.device)
+    eval_gen = torch.Generator(device=args.device).manual_seed(999)
+    eval_tokens = lang.sample(args.eval_seqs, cfg.max_seq + 1, eval_gen)
+    h_star = lang.optimal_loss(eval_tokens)
+    print(f"H* (optimal eval loss) = {h_star:.4f} nats/byte", flush=True)
+    results = []
+    for name in args.optimizers.split(","):
+        if name not in RECIPES:
+            raise SystemExit(f"--optimizers: unknown recipe {name!r}; known: {sorted(RECIPES)}")
+        t0 = time.perf_counter()
+        res = train_one(name, args, lang, eval_tokens, h_star, cfg)
+        res["wall_s"] = time.perf_counter() - t0
+        results.append(res)
+    meta = {
+        "h_star": h_star,
+        "config": dataclasses.asdict(cfg),
+        "args": vars(args),
+        "torch": torch.__version__,
+        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() and args.device.startswith("cuda") else platform.processor(),
+    }
+    import os
+
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "gpu_lm.json"), "w") as fh:
+        json.dump({"meta": meta, "results": results}, fh, indent=2, default=str)
+    print(f"{'optimizer':<14} {'final eval':>10} {'gap':>8} {'ms/step':>8} {'state MB':>9} {'peak MB':>8}")
+    for r in results:
+        peak = r["peak_allocated_bytes"]
+        print(
+            f"{r['optimizer']:<14} {r['final_eval_loss'] or float('nan'):>10.4f} {r['final_gap'] or float('nan'):>8.4f} "
+            f"{1e3 * r['median_step_s']:>8.1f} {r['optimizer_state_bytes'] / 2**20:>9.1f} "
+            f"{(peak or 0) / 2**20:>8.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
