@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .oracle import compare
-from .suite import check
+from verify.oracle import compare
+from verify.suite import check
 
 
 @check("adam == torch.optim.AdamW (float64, 50 steps)", "oracle")
