@@ -1,0 +1,75 @@
+"""Bookkeeping shared by the low-rank optimizers (GaLore, Fira, LDAdam, AdaRankGrad, Subspace-Momentum).
+
+* **Routing.** A parameter is projected when its group has ``lowrank=True`` (the default) and its
+  *problem* shape (after the ``batch_dims`` leading independent dimensions) is a non-empty matrix.
+  Everything else — 0-D, 1-D, 3-D/4-D tensors, zero-size tensors, and groups with ``lowrank=False``
+  — takes the method's dense AdamW step, the authors' rule in every one of these codes (they only
+  project ``nn.Linear`` weights). Each method documents the ε/weight-decay conventions of its dense
+  step. :func:`algorithms.grouping.param_groups` builds the groups.
+* **Dense step.** :func:`dense_adamw_update` runs :func:`algorithms.adam.adam_update` on the state
+  keys ``exp_avg`` / ``exp_avg_sq``, so the dense path is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ._validation import check_bool
+from .adam import adam_update
+
+__all__ = ["matrix_shape", "uses_projection", "validate_lowrank_flag", "init_dense_state", "dense_adamw_update"]
+
+
+def matrix_shape(p: torch.Tensor, group: dict[str, Any]) -> tuple[int, int] | None:
+    """``(m, n)`` when the problem shape of ``p`` is a non-empty matrix, else ``None``."""
+    shape = p.shape[group.get("batch_dims", 0):]
+    if len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
+        return None
+    return int(shape[0]), int(shape[1])
+
+
+def uses_projection(p: torch.Tensor, group: dict[str, Any]) -> bool:
+    """True when ``p`` gets the low-rank update (see module docstring)."""
+    return bool(group.get("lowrank", True)) and matrix_shape(p, group) is not None
+
+
+def validate_lowrank_flag(group: dict[str, Any]) -> None:
+    if "lowrank" in group:
+        check_bool("lowrank", group["lowrank"])
+
+
+def init_dense_state(p: torch.Tensor, state: dict[str, Any]) -> None:
+    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+def dense_adamw_update(
+    p: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, Any],
+    group: dict[str, Any],
+    *,
+    eps_placement: str,
+    weight_decay_timing: str,
+    bias_correction: bool = True,
+) -> None:
+    """One decoupled-AdamW step on a dense parameter; ``state["step"]`` must already be incremented."""
+    beta1, beta2 = group["betas"]
+    adam_update(
+        p,
+        grad,
+        state["exp_avg"],
+        state["exp_avg_sq"],
+        int(state["step"]),
+        lr=float(group["lr"]),
+        beta1=beta1,
+        beta2=beta2,
+        eps=group["eps"],
+        weight_decay=group["weight_decay"],
+        decoupled_weight_decay=True,
+        eps_placement=eps_placement,
+        weight_decay_timing=weight_decay_timing,
+        bias_correction=bias_correction,
+    )
