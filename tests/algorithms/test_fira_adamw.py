@@ -3,8 +3,6 @@ official code's update, plus the exact reductions (float64): AdamW, GaLore, pape
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -13,6 +11,8 @@ from algorithms import fira_adamw
 from algorithms.fira_adamw import FiraAdamW, limit_norm_growth, norm_scaling_factors
 from algorithms.galore_adamw import GaLoreAdamW
 
+from verify.checks.galore_fira import fira_transcription
+
 from ..helpers import max_rel_err
 from .test_galore_adamw import SHAPES, adamw_twin, gen, identity_first_gradient, randn, step_with
 
@@ -20,67 +20,8 @@ F64 = torch.float64
 
 
 # ----------------------------------------------------------------------------- independent reference
-def reference_fira(w0, grads, *, lr, alpha, rank, gap, gamma, form, scaling="column", wd=0.0,
-                   betas=(0.9, 0.999), eps=1e-8, eps_s=1e-8):
-    """Fira on one 2-D matrix, written from Algorithm 1 (form="paper") and from the official code's
-    update (form="official"), with the side rule of each (paper: left iff m ≤ n; official: right iff
-    m ≥ n). Paper: bias-corrected Adam, float64 SVD, signs pinned (largest |entry| positive), decay
-    before. Official: HF ε, float32 SVD with raw signs, decay after. Plain loops, nothing shared with
-    the module under test."""
-    W = w0.clone()
-    m, n = W.shape
-    left = m <= n if form == "paper" else m < n
-    b1, b2 = betas
-    M = V = P = prev = None
-    for t, G in enumerate(grads, start=1):
-        Gs = G if left else G.mT  # work in the left layout: Gs is d × k with d the projected side
-        if (t - 1) % gap == 0:
-            if form == "paper":
-                U = torch.linalg.svd(Gs, full_matrices=False)[0][:, :rank]
-                idx = U.abs().argmax(dim=0)
-                U = U * torch.sign(U[idx, torch.arange(U.shape[1])])
-            else:
-                A = G.float()
-                if left:
-                    U = torch.linalg.svd(A, full_matrices=False)[0][:, :rank].double()
-                else:
-                    U = torch.linalg.svd(A, full_matrices=False)[2][:rank, :].mT.double()
-            P = U
-        R = P.mT @ Gs
-        if M is None:
-            M, V = torch.zeros_like(R), torch.zeros_like(R)
-        M = b1 * M + (1 - b1) * R
-        V = b2 * V + (1 - b2) * R * R
-        c1, c2 = 1 - b1**t, 1 - b2**t
-        if form == "paper":
-            N = (M / c1) / ((V / c2).sqrt() + eps)
-            S = Gs - P @ R
-            Nk = N
-        else:
-            N_unc = M / (V.sqrt() + eps)
-            N = N_unc * math.sqrt(c2) / c1
-            S = Gs - alpha * (P @ R)
-            Nk = N_unc
-        if scaling == "column":
-            k = torch.stack([Nk[:, i].norm() / (R[:, i].norm() + eps_s) for i in range(R.shape[1])])
-            S = S * k[None, :]
-        elif scaling == "matrix":
-            S = S * (Nk.norm() / (R.norm() + eps_s))
-        if prev is not None and gamma is not None:
-            ratio = S.norm() / (prev + eps_s)
-            S = S * gamma / max(float(ratio), gamma)
-        prev = S.norm()
-        if form == "paper":
-            W = W * (1 - lr * wd)
-            update = alpha * (P @ N + S)
-        else:
-            update = alpha * (P @ N) + math.sqrt(c2) / c1 * S
-        W = W - lr * (update if left else update.mT)
-        if form == "official":
-            W = W - lr * wd * W
-    return W
-
-
+# fira_transcription (verify/checks/galore_fira.py) writes Algorithm 1 and the code's update out with
+# plain loops, sharing nothing with algorithms/; here it is also run with scaling="none" and every shape.
 @pytest.mark.parametrize("scaling", ["column", "matrix", "none"])
 @pytest.mark.parametrize("variant", ["paper", "official"])
 @pytest.mark.parametrize("shape_name", list(SHAPES))
@@ -91,7 +32,7 @@ def test_matches_the_independent_transcription(variant, shape_name, scaling):
     # growing gradients, so that the limiter binds
     grads = [(1 + 0.3 * t) * randn(shape, g) for t in range(25)]
     kw = dict(lr=1e-2, alpha=0.4, rank=3, gap=4, gamma=1.01, wd=0.1)
-    expected = reference_fira(w0, grads, form=variant, scaling=scaling, eps=1e-8 if variant == "paper" else 1e-6, **kw)
+    expected = fira_transcription(w0, grads, form=variant, scaling=scaling, eps=1e-8 if variant == "paper" else 1e-6, **kw)
     w = w0.clone().requires_grad_()
     opt = FiraAdamW([w], lr=1e-2, scale=0.4, rank=3, update_proj_gap=4, weight_decay=0.1, variant=variant,
                     scaling=scaling)

@@ -1,0 +1,201 @@
+"""Checks in the default suite for GaLore (arXiv 2403.03507) and Fira (arXiv 2410.01623).
+
+Each check runs a reference optimizer in float64 against an oracle it must equal to round-off:
+torch.optim.AdamW / HF-style AdamW under an identity projector, Adam on the projected gradient under
+a fixed basis, GaLore when Fira's residual vanishes, and Fira written out step by step from
+Algorithm 1 (paper) and from the authors' code (official) by :func:`fira_transcription`.
+tests/verify/test_checks_galore_fira.py plants a bug for each check and shows that it fails.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import algorithms
+from verify.suite import check
+
+GROUP = "galore_fira"
+RTOL = 1e-12
+F64 = torch.float64
+SHAPES = ((6, 10), (10, 6), (7, 7))
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+def _gradients(shape, steps, seed, growth=0.0):
+    g = torch.Generator().manual_seed(seed)
+    return [(1 + growth * t) * torch.randn(shape, generator=g, dtype=F64) for t in range(steps)]
+
+
+def identity_first_gradient(shape) -> torch.Tensor:
+    """A gradient whose SVD basis on the projected side is exactly ±I (distinct singular values)."""
+    k = min(shape)
+    G = torch.zeros(shape, dtype=F64)
+    G[range(k), range(k)] = torch.linspace(3.0, 1.0, k, dtype=F64)
+    return G
+
+
+def _run(opt, param, grads):
+    for G in grads:
+        param.grad = G.clone()
+        opt.step()
+    return param.detach()
+
+
+def _adamw_twin(variant, param, lr, wd, eps):
+    if variant == "paper":
+        return torch.optim.AdamW([param], lr=lr, eps=eps, weight_decay=wd, foreach=False)
+    return algorithms.make("adam", [param], lr=lr, eps=eps, weight_decay=wd, eps_placement="hf",
+                           weight_decay_timing="after")
+
+
+def _identity_projector_error(name: str, quick: bool) -> float:
+    worst = 0.0
+    steps = 20 if quick else 100
+    for variant in ("paper", "official"):
+        eps = 1e-8 if variant == "paper" else 1e-6
+        for shape in SHAPES:
+            grads = [identity_first_gradient(shape)] + _gradients(shape, steps - 1, seed=1)
+            w0 = torch.randn(shape, generator=torch.Generator().manual_seed(2), dtype=F64)
+            a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
+            opt = algorithms.make(name, [a], lr=2e-2, eps=eps, weight_decay=0.1, rank=min(shape), scale=1.0,
+                                  update_proj_gap=10**6, variant=variant)
+            worst = max(worst, _rel(_run(opt, a, grads), _run(_adamw_twin(variant, b, 2e-2, 0.1, eps), b, grads)))
+    return worst
+
+
+@check("galore_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
+def galore_identity_vs_adamw(quick: bool):
+    err = _identity_projector_error("galore_adamw", quick)
+    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+
+
+@check("fira_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
+def fira_identity_vs_adamw(quick: bool):
+    err = _identity_projector_error("fira_adamw", quick)
+    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+
+
+@check("galore_adamw, fixed basis == Adam on PᵀG mapped back, α = 0.3 (float64)", GROUP)
+def galore_fixed_basis_vs_projected_adam(quick: bool):
+    from algorithms._galore import resolve_side
+
+    worst, steps, alpha, lr = 0.0, 20 if quick else 100, 0.3, 1e-2
+    for variant in ("paper", "official"):
+        for shape in SHAPES:
+            grads = _gradients(shape, steps, seed=3)
+            w = torch.randn(shape, generator=torch.Generator().manual_seed(4), dtype=F64).requires_grad_()
+            w0 = w.detach().clone()
+            opt = algorithms.make("galore_adamw", [w], lr=lr, rank=3, scale=alpha, update_proj_gap=10**6,
+                                  variant=variant)
+            _run(opt, w, grads[:1])
+            U = opt.state[w]["basis"]
+            left = resolve_side(*shape, "std", opt.defaults["square_side"]) == "left"
+            proj = (lambda G: U.mT @ G) if left else (lambda G: G @ U)
+            x = torch.zeros_like(proj(grads[0])).requires_grad_()
+            adam = algorithms.make("adam", [x], lr=lr, eps=opt.defaults["eps"],
+                                   eps_placement="torch" if variant == "paper" else "hf")
+            _run(adam, x, [proj(grads[0])])
+            _run(opt, w, grads[1:])
+            X = _run(adam, x, [proj(G) for G in grads[1:]])
+            lifted = alpha * (U @ X if left else X @ U.mT)
+            worst = max(worst, _rel(w.detach() - w0, lifted))
+    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)"
+
+
+@check("fira_adamw with gradients inside the subspace (zero residual) == galore_adamw, α = 0.3 (float64)", GROUP)
+def fira_zero_residual_vs_galore(quick: bool):
+    worst, steps, r = 0.0, 20 if quick else 100, 2
+    for m, n in ((6, 10), (10, 6)):
+        g = torch.Generator().manual_seed(5)
+        d, k = min(m, n), max(m, n)
+        A = torch.randn(d, r, generator=g, dtype=F64)
+        grads = [A @ torch.randn(r, k, generator=g, dtype=F64) for _ in range(steps)]
+        grads = grads if m < n else [G.mT for G in grads]
+        w0 = torch.randn(m, n, generator=g, dtype=F64)
+        a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
+        kw = dict(lr=1e-2, rank=r, scale=0.3, update_proj_gap=3, weight_decay=0.1, variant="paper")
+        worst = max(worst, _rel(_run(algorithms.make("fira_adamw", [a], **kw), a, grads),
+                                _run(algorithms.make("galore_adamw", [b], **kw), b, grads)))
+    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)"
+
+
+# ----------------------------------------------------------------------------- Fira, written out
+def fira_transcription(w0, grads, *, lr, alpha, rank, gap, gamma, form, scaling="column", wd=0.0,
+                       betas=(0.9, 0.999), eps=1e-8, eps_s=1e-8):
+    """Fira on one 2-D matrix, written out from Algorithm 1 (``form="paper"``) and from the official
+    code's update (``form="official"``), sharing nothing with algorithms/:
+
+    paper     left basis iff m ≤ n; float64 SVD, signs pinned (largest |entry| positive); bias-corrected
+              N; S = G − PR; factors and limiter on the bias-corrected S; W ← (1−ηλ)W − ηα(PN + S).
+    official  right basis iff m ≥ n; float32 SVD with raw signs; HF N; S = G − αPR; factors and limiter
+              on the uncorrected ratio; W ← W − η(αPN + b_t S), then W ← W − ηλW.
+    """
+    W = w0.clone()
+    m, n = W.shape
+    left = m <= n if form == "paper" else m < n
+    b1, b2 = betas
+    M = V = P = prev = None
+    for t, G in enumerate(grads, start=1):
+        Gs = G if left else G.mT  # the left layout: Gs is d × k, d the projected dimension
+        if (t - 1) % gap == 0:
+            if form == "paper":
+                U = torch.linalg.svd(Gs, full_matrices=False)[0][:, :rank]
+                U = U * torch.sign(U[U.abs().argmax(dim=0), torch.arange(U.shape[1])])
+            elif left:
+                U = torch.linalg.svd(G.float(), full_matrices=False)[0][:, :rank].double()
+            else:
+                U = torch.linalg.svd(G.float(), full_matrices=False)[2][:rank, :].mT.double()
+            P = U
+        R = P.mT @ Gs
+        if M is None:
+            M, V = torch.zeros_like(R), torch.zeros_like(R)
+        M = b1 * M + (1 - b1) * R
+        V = b2 * V + (1 - b2) * R * R
+        c1, c2 = 1 - b1**t, 1 - b2**t
+        if form == "paper":
+            N = (M / c1) / ((V / c2).sqrt() + eps)
+            S, Nk = Gs - P @ R, N
+        else:
+            Nk = M / (V.sqrt() + eps)
+            N = Nk * math.sqrt(c2) / c1
+            S = Gs - alpha * (P @ R)
+        if scaling == "column":
+            S = S * torch.stack([Nk[:, i].norm() / (R[:, i].norm() + eps_s) for i in range(R.shape[1])])[None, :]
+        elif scaling == "matrix":
+            S = S * (Nk.norm() / (R.norm() + eps_s))
+        if prev is not None and gamma is not None:
+            S = S * gamma / max(float(S.norm() / (prev + eps_s)), gamma)
+        prev = S.norm()
+        if form == "paper":
+            W = W * (1 - lr * wd)
+            update = alpha * (P @ N + S)
+        else:
+            update = alpha * (P @ N) + math.sqrt(c2) / c1 * S
+        W = W - lr * (update if left else update.mT)
+        if form == "official":
+            W = W - lr * wd * W
+    return W
+
+
+@check("fira_adamw == Algorithm 1 (paper) and the code's update (official), written out; α = 0.4, γ binding (float64)",
+       GROUP)
+def fira_vs_transcription(quick: bool):
+    worst, steps = 0.0, 25 if quick else 100
+    for variant in ("paper", "official"):
+        for scaling in ("column", "matrix"):
+            for shape in SHAPES:
+                grads = _gradients(shape, steps, seed=6, growth=0.3)
+                w0 = torch.randn(shape, generator=torch.Generator().manual_seed(7), dtype=F64)
+                eps = 1e-8 if variant == "paper" else 1e-6
+                expected = fira_transcription(w0, grads, lr=1e-2, alpha=0.4, rank=3, gap=4, gamma=1.01, wd=0.1,
+                                              form=variant, scaling=scaling, eps=eps)
+                w = w0.clone().requires_grad_()
+                opt = algorithms.make("fira_adamw", [w], lr=1e-2, scale=0.4, rank=3, update_proj_gap=4,
+                                      weight_decay=0.1, variant=variant, scaling=scaling)
+                worst = max(worst, _rel(_run(opt, w, grads), expected))
+    return worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)"
