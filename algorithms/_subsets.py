@@ -14,25 +14,25 @@ the same view.
 
 Subset rules (``subset_size=``)
 -------------------------------
-=================  ==========================================================================
-rule               subsets
-=================  ==========================================================================
-``"heuristics"``   authors' code [C]: for a matrix ``m × n``, one subset per **row** if m ≥ n
-                   (state ``m × 1``), else one per **column** (state ``1 × n``): slices along the
-                   smaller dimension, so ``k = min(m, n)`` and there are ``max(m, n)`` accumulators.
-                   Shapes that are not 2-D (ours; the code only applies it to ``nn.Linear``
-                   weights): 0-D and 1-D tensors are coordinate-wise (``k = 1``, as for an
-                   ``n × 1`` matrix, sn-sm.md §6); an N-D tensor (N ≥ 3) is viewed as the matrix
-                   ``shape[0] × prod(shape[1:])`` (the usual conv-kernel rule).
-positive int ``s`` authors' code [C]: flatten row-major, contiguous chunks of ``k`` = the largest
-                   divisor of ``numel`` that is ≤ ``s`` (``k = numel`` when ``s ≥ numel``: one
-                   subset; the code asserts ``s ≤ numel`` instead). State ``(numel/k) × 1``.
-negative int −s    authors' code [C]: as above with the target ``⌊√numel / s⌋`` (the code's
-                   default is −2). A target below 1 (``numel < s²``) is clamped to 1 here; the
-                   code divides by zero (sn-sm.md §7, quirk 10).
-``"coordinate"``   ``k = 1`` with the accumulator in the parameter's own shape (AdaGrad-Coordinate).
-``"norm"``         one subset holding every coordinate (AdaGrad-Norm per tensor), state ``(1,)``.
-=================  ==========================================================================
+``"heuristics"``
+    authors' code [C]: for a matrix ``m × n``, one subset per **row** if m ≥ n (state ``m × 1``),
+    else one per **column** (state ``1 × n``): slices along the smaller dimension, so
+    ``k = min(m, n)`` and there are ``max(m, n)`` accumulators. Shapes that are not 2-D (ours; the
+    code only applies it to ``nn.Linear`` weights): 0-D and 1-D tensors are coordinate-wise
+    (``k = 1``, as for an ``n × 1`` matrix, sn-sm.md §6); an N-D tensor (N ≥ 3) is viewed as the
+    matrix ``shape[0] × prod(shape[1:])`` (the usual conv-kernel rule).
+positive int ``s``
+    authors' code [C]: flatten row-major, contiguous chunks of ``k`` = the largest divisor of
+    ``numel`` that is ≤ ``s`` (``k = numel`` when ``s ≥ numel``: one subset; the code asserts
+    ``s ≤ numel`` instead). State ``(numel/k) × 1``.
+negative int ``−s``
+    authors' code [C]: as above with the target ``⌊√numel / s⌋`` (the code's default is −2). A
+    target below 1 (``numel < s²``) is clamped to 1 here; the code divides by zero (sn-sm.md §7,
+    quirk 10).
+``"coordinate"``
+    ``k = 1`` with the accumulator in the parameter's own shape (AdaGrad-Coordinate).
+``"norm"``
+    one subset holding every coordinate (AdaGrad-Norm per tensor), state ``(1,)``.
 
 Fallback policy (``subset_fallback=``)
 --------------------------------------
@@ -42,11 +42,14 @@ Adam-sized state), and a negative rule can ask for a target below 1. We call bot
 (the chosen ``k`` is 1 while the rule asked for more, or the target had to be clamped up to 1) and
 never let it pass silently by default:
 
-``"warn"`` (default)  use ``k = 1`` and issue one :class:`SubsetFallbackWarning` per parameter,
-                      naming the parameter, its ``numel`` and the requested target;
-``"raise"``           raise ``ValueError`` naming the parameter when the optimizer is built
-                      (the optimizers apply the policy at construction, so no step is half done);
-``"allow"``           use ``k = 1`` silently (the authors' code, which only prints a line).
+``"warn"`` (default)
+    use ``k = 1`` and issue one :class:`SubsetFallbackWarning` per parameter, naming the parameter,
+    its ``numel`` and the requested target;
+``"raise"``
+    raise ``ValueError`` naming the parameter when the optimizer is built (the optimizers apply the
+    policy at construction, so no step is half done);
+``"allow"``
+    use ``k = 1`` silently (the authors' code, which only prints a line).
 
 A rule whose target is exactly 1 (e.g. ``−2`` on a 7-element vector: ``⌊√7/2⌋ = 1``) and tensors
 with ``numel ≤ 1`` are not fallbacks: the rule asked for single coordinates.
@@ -225,9 +228,12 @@ def param_layout(p: torch.Tensor, batch_ndim: int, rule: int | str) -> SubsetLay
     return subset_layout(tuple(p.shape[batch_ndim:]), rule)
 
 
-def apply_fallback_policy(optimizer, group: dict, rule: int | str, policy: str) -> None:
-    """Apply ``subset_fallback=policy`` to every parameter of ``group`` (called at construction)."""
+def apply_fallback_policy(optimizer, group: dict, rule: int | str, policy: str, only=None) -> None:
+    """Apply ``subset_fallback=policy`` to the parameters of ``group`` (called at construction);
+    ``only(p) -> bool`` restricts it to the parameters that use ``rule``."""
     for index, p in enumerate(group["params"]):
+        if only is not None and not only(p):
+            continue
         if p.dim() < group["batch_dims"]:
             raise ValueError(f"batch_dims={group['batch_dims']} but {describe_param(optimizer, group, index)} has only {p.dim()} dimensions")
         resolve_layout(tuple(p.shape[group["batch_dims"]:]), rule, policy, describe_param(optimizer, group, index))

@@ -27,18 +27,12 @@ authors' README: use about 10× Adam's lr).
 
 Variants (``variant="paper"|"official"``; each difference is also an explicit argument):
 
-========================== ============================== ===========================================
-item                       ``"official"`` (authors' code)  ``"paper"``
-========================== ============================== ===========================================
-``eps_placement``          ``"hf"``: ε added to the        ``"torch"``: ε after the bias-corrected
-                           uncorrected :math:`\sqrt{v}`    :math:`\sqrt{\hat v}` (textbook Adam). The
-                           (``GenericOptim`` [C])          paper's own box is **unverified** [U]
-β₂ = 1 with bias           :math:`c_2 = 1 - 1^t = 0`: the  accumulation with :math:`c_2 = 1`
-correction                 step is exactly **zero**, and   (a sum needs no bias correction)
-                           training silently stalls
-                           (sn-sm.md §7, bug 2; reproduced,
-                           with a warning)
-========================== ============================== ===========================================
+* ``eps_placement``: official ``"hf"``, ε added to the uncorrected :math:`\sqrt{v}` (``GenericOptim``
+  [C]); paper ``"torch"``, ε after the bias-corrected :math:`\sqrt{\hat v}` (textbook Adam; the
+  paper's own box is **unverified** [U]).
+* β₂ = 1 with bias correction: official :math:`c_2 = 1 - 1^t = 0`, so the step is exactly **zero**
+  and training silently stalls (sn-sm.md §7, bug 2; reproduced, with a :class:`ZeroStepWarning`);
+  paper: accumulation with :math:`c_2 = 1` (a sum needs no bias correction).
 
 The authors' ``GenericOptim`` also switches the denominator off entirely when β₂ = 0 (its "sgd"
 preset); that is not reproduced here (β₂ = 0 means :math:`v_t = \|g_{t,\Psi}\|^2` in both variants):

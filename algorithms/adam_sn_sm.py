@@ -180,8 +180,8 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         beta1, beta2 = check_betas(group["betas"])
         validate_sn_adam_group(group, (beta1, beta2))
         self._validate_sm_group(group, "betas[0]", beta1)
-        projected = dict(group, params=[p for p in group["params"] if uses_projection(p, group)])
-        apply_fallback_policy(self, projected, group["subset_size"], group["subset_fallback"])
+        apply_fallback_policy(self, group, group["subset_size"], group["subset_fallback"],
+                              only=lambda p: uses_projection(p, group))
 
     def _layout(self, p: torch.Tensor, group: dict[str, Any]):
         rule = group["subset_size"] if uses_projection(p, group) else "coordinate"

@@ -49,21 +49,16 @@ Refresh rules (``refresh``) at a refresh step ``t > 1`` (the basis is rebuilt fr
 Variants (``variant="paper"|"official"``; each item is also an explicit argument, ``None`` = the
 variant's choice):
 
-=================== ====================================== ==========================================
-item                ``"official"`` (authors' code [C])      ``"paper"``
-=================== ====================================== ==========================================
-``refresh``         ``"official"`` (stale basis)            ``"reset"``: the code's evident intent;
-                                                            what the paper does at a refresh is
-                                                            **unverified** [U]
-``correct_sgd_part`` True: :math:`c_1' = c_1` (the bias      False: :math:`c_1' = 1` (only the momentum
-                    correction scales the orthogonal SGD   is bias corrected); **unverified** [U]
-                    part too, sn-sm.md §7 quirk 5)
-``rank_overflow``   ``"truncate"``: rank > projected dim    ``"raise"``: ``ValueError`` at construction
-                    silently becomes the projected dim      naming the parameter
-SVD                 float32 ``torch.linalg.svd``, cast      the parameter's dtype (float64 stays
-                    back to the parameter dtype; signs as  float64); signs pinned (largest-|·| entry
-                    LAPACK returns them                    positive), so runs agree across devices
-=================== ====================================== ==========================================
+* ``refresh``: official ``"official"`` (stale basis); paper ``"reset"``, the code's evident intent
+  (what the paper does at a refresh is **unverified** [U]).
+* ``correct_sgd_part``: official True, :math:`c_1' = c_1` (the bias correction scales the
+  orthogonal SGD part too, sn-sm.md §7 quirk 5); paper False, :math:`c_1' = 1` (only the momentum
+  is bias corrected; **unverified** [U]).
+* ``rank_overflow``: official ``"truncate"`` (rank > projected dimension silently becomes the
+  projected dimension); paper ``"raise"`` (``ValueError`` at construction naming the parameter).
+* SVD: official float32 ``torch.linalg.svd``, cast back to the parameter dtype, signs as LAPACK
+  returns them; paper in the parameter's dtype (float64 stays float64) with pinned signs
+  (the largest-magnitude entry positive), so runs agree across devices.
 
 The float32 SVD is the only downcast; the stored basis is cast back, so every state tensor keeps
 the parameter's dtype. ``bias_correction`` defaults to False (the authors' "sgd" preset,

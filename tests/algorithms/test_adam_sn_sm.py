@@ -224,3 +224,12 @@ def test_llama_1b_state_counts_match_memory_md():
         projector += cfg.rank * d
         sn += opt._layout(p, group).num_subsets
     assert (momentum, sn, projector) == (318_361_600, 621_800, 177_209_344)
+
+
+def test_subset_fallback_applies_to_the_projected_matrices_only_and_names_them():
+    w = torch.zeros(7, 11, requires_grad=True)  # 77 = 7·11: no divisor in [2, 4] -> fallback
+    b = torch.zeros(7, requires_grad=True)  # dense Adam: no subset rule, no fallback
+    groups = [{"params": [b, w], "param_names": ["bias", "weight"]}]
+    with pytest.raises(ValueError, match=r"'weight'.*numel=77"):
+        algorithms.make("adam_sn_sm", groups, rank=2, subset_size=4, subset_fallback="raise")
+    algorithms.make("adam_sn_sm", [{"params": [b], "param_names": ["bias"]}], rank=2, subset_size=4, subset_fallback="raise")
