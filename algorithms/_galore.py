@@ -58,9 +58,11 @@ __all__ = [
     "transfer_moments",
     "update_moments",
     "subspace_direction",
+    "bias_factor",
     "decay_before",
     "decay_after",
     "SubspaceAdamWBase",
+    "lowrank_param_groups",
 ]
 
 VARIANTS = ("paper", "official")
