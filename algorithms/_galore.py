@@ -25,6 +25,10 @@ rank > projected dim    ``ValueError``                                silently t
 α, T, lr defaults       0.25, 200, 1e-2 (pretraining, §5)             1.0, 200, 1e-3 (constructor/projector)
 ======================  ===========================================  ==============================================
 
+Arguments left as ``None`` are resolved once, from the constructor's ``variant``; a parameter group
+that sets its own ``variant`` changes the SVD/rank conventions of that group only, and keeps the
+other resolved values unless it sets them too.
+
 Moments are *not* rotated at a refresh in either variant (neither Algorithm 2 nor the code does;
 GaLore issue #54); ``moment_transfer="project"`` re-projects them (see :func:`transfer_moments`).
 

@@ -78,7 +78,9 @@ rule.
 (so for α ≠ 1 it leaks :math:`(1-\alpha) P R` and is not multiplied by α; equal to the paper only
 at α = 1), HF ε 1e-6, decay after the update with the raw lr, float32 SVD with raw signs (cast
 back; nothing float32 is stored), silent rank truncation, right projection for square matrices.
-Cross-checked against fira 1.0.2 and pytorch-optimizer 4.1.0's ``Fira``.
+Cross-checked against fira 1.0.2 and pytorch-optimizer 4.1.0's ``Fira`` (which includes the α leak,
+follows the side rule for the scaling axis, and refreshes one step early: 1-based steps 1, T, 2T, …;
+see galore_adamw).
 
 Shapes
 ------

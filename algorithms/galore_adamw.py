@@ -63,6 +63,14 @@ parameter dtype, so no float32 tensor is stored), raw ``torch.linalg.svd`` signs
 truncation, right projection for square matrices, moments never rotated. Cross-checked against
 galore-torch 1.0 and pytorch-optimizer 4.1.0 (tests/crosscheck/test_galore_fira_thirdparty.py).
 
+Third-party disagreements (tests/crosscheck): pytorch-optimizer 4.1.0's ``GaLore`` increments its
+per-group counter before projecting, so it refreshes at 1-based steps 1, T, 2T, … (one step early
+against the authors' code and Algorithm 2's ``t mod T = 0`` from t = 0; this module follows the
+latter); with that index shifted back, it agrees to round-off. galore-torch 1.0's ``reverse_std``
+picks the back-projection side from the shape of the low-rank step, so a square one (``rank = m`` on
+a wide matrix) is lifted on the wrong side (a shape error); here the step is lifted on the side it
+was projected.
+
 Not implemented: the code's ``proj_type="full"`` (two-sided) and its Tucker projector for >2-D
 tensors (``GaLoreProjectorTensor``, not in the 1.0 release); 8-bit and Adafactor inner optimizers.
 
