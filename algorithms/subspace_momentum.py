@@ -27,7 +27,9 @@ Projections (``proj_type``), as the authors' ``projectors/`` [C]:
   i.e. side rule ``std`` with ``square="right"``;
 * ``"uniform"``: ``r`` rows (m ≥ n) or columns (m < n) drawn uniformly without replacement, i.e. a
   selection along the **larger** dimension (rule ``reverse_std``, momentum ``r × min(m, n)``), drawn
-  from the optimizer's own generator (the code uses the global ``torch.randperm`` RNG);
+  from the optimizer's own generator (the code uses the global ``torch.randperm`` RNG); the
+  generator lives on the parameter's device, so CPU and CUDA runs draw different (each
+  reproducible) selections;
 * ``"topk"``: the ``r`` rows/columns (same side as uniform) with the largest Euclidean norm.
 
 ``proj_side`` overrides the side rule for every type. The authors' srht / approx-SVD projectors
@@ -57,8 +59,9 @@ variant's choice):
 * ``rank_overflow``: official ``"truncate"`` (rank > projected dimension silently becomes the
   projected dimension); paper ``"raise"`` (``ValueError`` at construction naming the parameter).
 * SVD: official float32 ``torch.linalg.svd``, cast back to the parameter dtype, signs as LAPACK
-  returns them; paper in the parameter's dtype (float64 stays float64) with pinned signs
-  (the largest-magnitude entry positive), so runs agree across devices.
+  returns them; paper in the parameter's dtype (float64 stays float64; bfloat16/float16, which
+  have no SVD kernel, decompose in float32 and cast back) with pinned signs (the largest-magnitude
+  entry positive), so runs agree across devices.
 
 The float32 SVD is the only downcast; the stored basis is cast back, so every state tensor keeps
 the parameter's dtype. ``bias_correction`` defaults to False (the authors' "sgd" preset,
@@ -147,6 +150,7 @@ PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 PROJ_TYPES = ("svd", "uniform", "topk")
 REFRESH_RULES = ("reset", "carry", "overlap", "official")
 RANK_OVERFLOW = ("raise", "truncate")
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 #: the side rule of each projection type in the authors' code (square matrices: "right" for svd, rows for index types)
 CODE_SIDE_RULES = {"svd": "std", "uniform": "reverse_std", "topk": "reverse_std"}
 
@@ -185,8 +189,11 @@ def from_subspace(R: torch.Tensor, basis: torch.Tensor, side: str, shape: torch.
 def build_basis(G: torch.Tensor, config: SubspaceConfig, generator: torch.Generator | None) -> torch.Tensor:
     """The basis of ``config.proj_type`` for the gradient ``G`` (``[*batch, m, n]``)."""
     if config.proj_type == "svd":
+        compute_dtype = config.svd_dtype
+        if compute_dtype is None and G.dtype in LOW_PRECISION:  # LAPACK / cuSOLVER have no half-precision SVD
+            compute_dtype = torch.float32
         try:
-            return top_singular_basis(G, config.rank, config.side, compute_dtype=config.svd_dtype, sign=config.sign)
+            return top_singular_basis(G, config.rank, config.side, compute_dtype=compute_dtype, sign=config.sign)
         except torch.linalg.LinAlgError:
             if bool(torch.isfinite(G).all()):  # only reached after a failure: no host sync on the normal path
                 raise

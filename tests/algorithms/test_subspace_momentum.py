@@ -281,3 +281,21 @@ def test_decoupled_weight_decay_after_the_update():
     a, _, _ = run(dict(lr=0.1, rank=2, weight_decay=0.3), steps=1)
     b, _, _ = run(dict(lr=0.1, rank=2), steps=1)
     assert max_rel_err(a[0], b[0] * (1 - 0.1 * 0.3)) <= 1e-15
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", ["subspace_momentum", "adam_sn_sm"])
+def test_half_precision_parameters_decompose_in_float32_and_keep_their_dtype(name, dtype):
+    """The LLaMA runs keep bf16 parameters and states; there is no half-precision SVD kernel."""
+    x = x_start((M, N)).to(dtype).requires_grad_()
+    opt = algorithms.make(name, [x], lr=1e-2, rank=2, update_proj_gap=2)
+    for g in grads_for((M, N), 3):
+        x.grad = g.to(dtype)
+        opt.step()
+    basis = opt.state[x]["basis"]
+    assert basis.dtype == dtype and x.dtype == dtype and torch.isfinite(x.float()).all()
+    # the stored basis is the top-2 right singular subspace of the step-2 gradient, to bf16/fp16 storage round-off
+    G = grads_for((M, N), 2)[1].to(dtype).double()
+    V = pinned_right_basis(G, 2, official=False)
+    B = basis.double()
+    assert max_rel_err(B @ B.T, V @ V.T) <= 4 * torch.finfo(dtype).eps
