@@ -37,6 +37,10 @@ makes a basis a deterministic function of the subspace's spanning vectors across
 devices. ``sign="none"`` keeps whatever ``torch.linalg.svd`` returned; the ``variant="official"``
 reproductions use it, because the authors' codes do, and their non-rotated moments depend on it.
 
+**Non-finite input.** ``torch.linalg.svd``/``qr`` raise on NaN/Inf on the CPU. Here a matrix holding
+a NaN or Inf gives NaN factors instead (per batch element, without a host synchronisation), so under
+the default ``nonfinite="ignore"`` policy NaN propagates exactly as plain arithmetic would.
+
 **Decomposition dtype.** ``compute_dtype=None`` decomposes in the input's dtype (``variant="paper"``:
 float64 stays float64). ``compute_dtype=torch.float32`` reproduces the authors' codes, which run
 ``torch.linalg.svd`` / ``qr`` in float32 and cast back; that is the only downcast in the package.
@@ -143,10 +147,23 @@ def fix_signs(U: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...
     return (U * signs, *(o * signs for o in others))
 
 
+def _nonfinite_matrices(A: torch.Tensor) -> torch.Tensor:
+    """Mask ``[..., 1, 1]`` of the matrices of ``A`` that hold a NaN or Inf (no host synchronisation)."""
+    return ~torch.isfinite(A).flatten(-2).all(-1)[..., None, None]
+
+
+def _nan_where(bad: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.where(bad.reshape(bad.shape[:-2] + (1,) * (t.dim() - bad.dim() + 2)), torch.full_like(t, math.nan), t) for t in tensors)
+
+
 def _svd(A: torch.Tensor, compute_dtype: torch.dtype | None):
+    """Thin SVD in ``compute_dtype``, cast back. Non-finite matrices (which LAPACK refuses) give NaN
+    factors instead of an exception, so NaN propagates as arithmetic would (``nonfinite="ignore"``)."""
     work = A if compute_dtype is None else A.to(compute_dtype)
-    U, S, Vh = torch.linalg.svd(work, full_matrices=False)
-    return U.to(A.dtype), S.to(A.dtype), Vh.to(A.dtype)
+    bad = _nonfinite_matrices(work)
+    U, S, Vh = torch.linalg.svd(torch.where(bad, torch.zeros_like(work), work), full_matrices=False)
+    U, S, Vh = _nan_where(bad, U, S.unsqueeze(-1), Vh)
+    return U.to(A.dtype), S.squeeze(-1).to(A.dtype), Vh.to(A.dtype)
 
 
 def top_singular_basis(
@@ -172,7 +189,9 @@ def top_singular_basis(
 def orthonormalize(Y: torch.Tensor, *, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Orthonormal basis of the columns of ``Y`` (``[..., d, k]``, k ≤ d) by Householder QR."""
     work = Y if compute_dtype is None else Y.to(compute_dtype)
-    Q, _ = torch.linalg.qr(work, mode="reduced")
+    bad = _nonfinite_matrices(work)
+    Q, _ = torch.linalg.qr(torch.where(bad, torch.zeros_like(work), work), mode="reduced")
+    (Q,) = _nan_where(bad, Q)
     return Q.to(Y.dtype)
 
 

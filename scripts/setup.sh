@@ -3,7 +3,7 @@
 # installs torch only if none is importable, then installs optverify in editable mode.
 #   scripts/setup.sh            runtime deps
 #   scripts/setup.sh test       + test extra
-#   scripts/setup.sh crosscheck + test and third-party cross-check extras
+#   scripts/setup.sh crosscheck + test extra and the third-party cross-check packages (--no-deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="${1:-}"
@@ -19,8 +19,16 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
 fi
 case "$EXTRA" in
     "") SPEC="." ;;
-    test) SPEC=".[test]" ;;
-    crosscheck) SPEC=".[test,crosscheck]" ;;
+    test|crosscheck) SPEC=".[test]" ;;
     *) echo "unknown extra: $EXTRA" >&2; exit 2 ;;
 esac
 "$VPY" -m pip install -q -e "$SPEC"
+if [ "$EXTRA" = crosscheck ]; then
+    # The third-party oracles declare transformers, bitsandbytes and tensorly, which they import but do
+    # not use (the cross-check tests stub them); --no-deps keeps those, and any other torch, out.
+    "$VPY" -m pip install -q --no-deps $("$VPY" - <<'PY'
+import tomllib
+print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["crosscheck"]))
+PY
+)
+fi

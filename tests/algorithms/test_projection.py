@@ -230,3 +230,18 @@ def test_index_projection_batched():
     back = P.project_back_indices(R, idx, "right", G.shape)
     for b in range(2):
         assert torch.equal(back[b], P.project_back_indices(R[b], idx[b], "right", G.shape[1:]))
+
+
+# ----------------------------------------------------------------------------- non-finite input
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nonfinite_matrices_give_nan_factors_per_batch_element(bad):
+    G = rand(3, 6, 4, seed=12)
+    G[1, 2, 3] = bad
+    U = P.top_singular_basis(G, 2, "left")
+    assert torch.isnan(U[1]).all()
+    assert torch.isfinite(U[0]).all() and torch.isfinite(U[2]).all()
+    assert torch.equal(U[0], P.top_singular_basis(G[0], 2, "left"))
+    Q = P.orthonormalize(G)
+    assert torch.isnan(Q[1]).all() and torch.equal(Q[2], P.orthonormalize(G[2]))
+    Ur, S, Vh = P.randomized_svd(G, 2, oversampling=1, power_iters=1, generator=torch.Generator().manual_seed(0))
+    assert torch.isnan(S[1]).all() and torch.isfinite(S[0]).all()
