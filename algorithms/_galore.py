@@ -97,21 +97,11 @@ def resolve_side(m: int, n: int, proj_side: str, square_side: str) -> str:
 def subspace_basis(G: torch.Tensor, rank: int, side: str, variant: str) -> torch.Tensor:
     """Top-``rank`` singular basis ``[..., d, r]`` of the raw gradient, with the variant's SVD settings.
 
-    A problem whose gradient holds NaN (on which ``torch.linalg.svd`` raises) gets a NaN basis, so a
-    non-finite gradient propagates into the parameter as in ``torch.optim`` (policy
-    ``nonfinite="ignore"``) instead of raising from inside LAPACK.
+    A problem whose gradient holds NaN gets a NaN basis (see :mod:`algorithms._projection`), so a
+    non-finite gradient propagates into the parameter as in ``torch.optim`` (``nonfinite="ignore"``).
     """
     settings = svd_settings(variant)
-    kwargs = {"compute_dtype": settings["compute_dtype"], "sign": settings["sign"]}
-    try:
-        return top_singular_basis(G, rank, side, **kwargs)
-    except torch.linalg.LinAlgError:
-        bad = ~torch.isfinite(G).flatten(-2).all(-1)
-        if not bool(bad.any()):
-            raise
-        bad = bad[..., None, None]
-        basis = top_singular_basis(torch.where(bad, torch.zeros_like(G), G), rank, side, **kwargs)
-        return torch.where(bad, torch.full_like(basis, math.nan), basis)
+    return top_singular_basis(G, rank, side, compute_dtype=settings["compute_dtype"], sign=settings["sign"])
 
 
 def refresh_due(step_before: int, update_proj_gap: int) -> bool:

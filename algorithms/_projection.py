@@ -44,6 +44,7 @@ the default ``nonfinite="ignore"`` policy NaN propagates exactly as plain arithm
 **Decomposition dtype.** ``compute_dtype=None`` decomposes in the input's dtype (``variant="paper"``:
 float64 stays float64). ``compute_dtype=torch.float32`` reproduces the authors' codes, which run
 ``torch.linalg.svd`` / ``qr`` in float32 and cast back; that is the only downcast in the package.
+float16/bfloat16 inputs are always decomposed in float32 (no half-precision SVD/QR exists).
 """
 
 from __future__ import annotations
@@ -156,10 +157,18 @@ def _nan_where(bad: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor,
     return tuple(torch.where(bad.reshape(bad.shape[:-2] + (1,) * (t.dim() - bad.dim() + 2)), torch.full_like(t, math.nan), t) for t in tensors)
 
 
+def _decomposition_dtype(A: torch.Tensor, compute_dtype: torch.dtype | None) -> torch.dtype:
+    """``compute_dtype``, else the input's dtype, raised to float32 for half precision (LAPACK and
+    cuSOLVER have no float16/bfloat16 SVD or QR)."""
+    if compute_dtype is not None:
+        return compute_dtype
+    return torch.float32 if A.dtype in (torch.float16, torch.bfloat16) else A.dtype
+
+
 def _svd(A: torch.Tensor, compute_dtype: torch.dtype | None):
     """Thin SVD in ``compute_dtype``, cast back. Non-finite matrices (which LAPACK refuses) give NaN
     factors instead of an exception, so NaN propagates as arithmetic would (``nonfinite="ignore"``)."""
-    work = A if compute_dtype is None else A.to(compute_dtype)
+    work = A.to(_decomposition_dtype(A, compute_dtype))
     bad = _nonfinite_matrices(work)
     U, S, Vh = torch.linalg.svd(torch.where(bad, torch.zeros_like(work), work), full_matrices=False)
     U, S, Vh = _nan_where(bad, U, S.unsqueeze(-1), Vh)
@@ -188,7 +197,7 @@ def top_singular_basis(
 
 def orthonormalize(Y: torch.Tensor, *, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
     """Orthonormal basis of the columns of ``Y`` (``[..., d, k]``, k ≤ d) by Householder QR."""
-    work = Y if compute_dtype is None else Y.to(compute_dtype)
+    work = Y.to(_decomposition_dtype(Y, compute_dtype))
     bad = _nonfinite_matrices(work)
     Q, _ = torch.linalg.qr(torch.where(bad, torch.zeros_like(work), work), mode="reduced")
     (Q,) = _nan_where(bad, Q)

@@ -150,7 +150,6 @@ PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 PROJ_TYPES = ("svd", "uniform", "topk")
 REFRESH_RULES = ("reset", "carry", "overlap", "official")
 RANK_OVERFLOW = ("raise", "truncate")
-LOW_PRECISION = (torch.float16, torch.bfloat16)
 #: the side rule of each projection type in the authors' code (square matrices: "right" for svd, rows for index types)
 CODE_SIDE_RULES = {"svd": "std", "uniform": "reverse_std", "topk": "reverse_std"}
 
@@ -189,17 +188,8 @@ def from_subspace(R: torch.Tensor, basis: torch.Tensor, side: str, shape: torch.
 def build_basis(G: torch.Tensor, config: SubspaceConfig, generator: torch.Generator | None) -> torch.Tensor:
     """The basis of ``config.proj_type`` for the gradient ``G`` (``[*batch, m, n]``)."""
     if config.proj_type == "svd":
-        compute_dtype = config.svd_dtype
-        if compute_dtype is None and G.dtype in LOW_PRECISION:  # LAPACK / cuSOLVER have no half-precision SVD
-            compute_dtype = torch.float32
-        try:
-            return top_singular_basis(G, config.rank, config.side, compute_dtype=compute_dtype, sign=config.sign)
-        except torch.linalg.LinAlgError:
-            if bool(torch.isfinite(G).all()):  # only reached after a failure: no host sync on the normal path
-                raise
-            # nonfinite="ignore": a NaN/Inf gradient gives a NaN basis, as the arithmetic would propagate it
-            d = projected_dim(G.shape[-2], G.shape[-1], config.side)
-            return torch.full((*G.shape[:-2], d, config.rank), float("nan"), dtype=G.dtype, device=G.device)
+        # half precision and non-finite gradients are handled by the toolbox (float32 SVD; NaN basis)
+        return top_singular_basis(G, config.rank, config.side, compute_dtype=config.svd_dtype, sign=config.sign)
     if config.proj_type == "topk":
         return topk_indices(G, config.rank, config.side)
     d = projected_dim(G.shape[-2], G.shape[-1], config.side)

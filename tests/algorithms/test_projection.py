@@ -245,3 +245,13 @@ def test_nonfinite_matrices_give_nan_factors_per_batch_element(bad):
     assert torch.isnan(Q[1]).all() and torch.equal(Q[2], P.orthonormalize(G[2]))
     Ur, S, Vh = P.randomized_svd(G, 2, oversampling=1, power_iters=1, generator=torch.Generator().manual_seed(0))
     assert torch.isnan(S[1]).all() and torch.isfinite(S[0]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_is_decomposed_in_float32_and_cast_back(dtype):
+    G = rand(8, 5, seed=13).to(dtype)
+    U = P.top_singular_basis(G, 2, "right")
+    assert U.dtype == dtype
+    ref = P.top_singular_basis(G.float(), 2, "right").to(dtype)
+    assert torch.equal(U, ref)
+    assert P.orthonormalize(G).dtype == dtype
