@@ -26,7 +26,8 @@ Built-in metrics (:data:`METRICS`):
 ``grad_energy_rank``   :math:`r(0.01)` of the exact gradient (matrix problems)
 =====================  ==================================================================
 
-Factories: :func:`distance_to`, :func:`state_value`, :func:`energy_rank`.
+Factories: :func:`distance_to`, :func:`state_value`, :func:`energy_rank`. State metrics are NaN before the
+first step (no state yet); a key that is still missing afterwards is an error naming the keys present.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class OptimizerView:
 
     def _states(self) -> list[dict]:
         return [opt.state[p] for opt, p in zip(self.optimizers, self.params)]
+
+    @property
+    def initialized(self) -> bool:
+        """False before the first step (the optimizer has no state yet)."""
+        states = self._states()
+        return bool(states) and len(states[0]) > 0
 
     def keys(self) -> list[str]:
         return sorted(self._states()[0].keys()) if self.optimizers else []
@@ -166,12 +173,16 @@ def state_value(key: str) -> Metric:
     """A metric reading ``state[key]`` per seed (a scalar or a vector per seed)."""
 
     def metric(problem, x, view) -> torch.Tensor:
+        if not view.initialized:  # before the first step: not available (recorded as NaN)
+            return torch.full((x.shape[0],), float("nan"), dtype=torch.float64)
         return view.state(key).to(torch.float64)
 
     return metric
 
 
 def metric_basis_rank(problem, x, view) -> torch.Tensor:
+    if not view.initialized:
+        return torch.full((x.shape[0],), float("nan"), dtype=torch.float64)
     return torch.tensor([float(b.shape[-1]) for b in view.per_seed_states("basis")], dtype=torch.float64)
 
 
