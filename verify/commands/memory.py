@@ -11,7 +11,7 @@ from __future__ import annotations
 
 NAME = "memory"
 HELP = "optimizer-state memory: formulas, model totals, paper tables, exact measured == formula check"
-DESCRIPTION = __doc__
+DESCRIPTION = HELP + " (examples in the module docstring: python -m pydoc verify.commands.memory)"
 
 
 def add_arguments(parser) -> None:
