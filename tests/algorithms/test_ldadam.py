@@ -13,6 +13,8 @@ import algorithms
 from algorithms import ldadam as L
 from algorithms._projection import project_back
 
+from verify.checks.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
+
 from ..helpers import max_rel_err
 
 F64 = torch.float64
@@ -107,47 +109,12 @@ def test_full_rank_first_moment_official_variant_within_float32_decomposition_er
 
 
 # ----------------------------------------------------------------------------- the rule, from the spec
-def spec_ldadam_left(W0, grads, *, lr, betas, eps, wd, rank, rho, error_feedback, proj_method):
-    """ldadam.md §A1 written out line by line for one left-projected matrix (float64, no batching)."""
-    b1, b2 = betas
-    W = W0.clone()
-    m, n = W.shape
-    e = torch.zeros_like(W)
-    M = torch.zeros(rank, n, dtype=W.dtype)
-    V = torch.zeros(rank, n, dtype=W.dtype)
-    P_prev = torch.zeros(m, rank, dtype=W.dtype)
-    for t, g in enumerate(grads, start=1):
-        a = g + e if error_feedback else g
-        if t == 1:
-            P = torch.linalg.svd(a, full_matrices=False)[0][:, :rank]
-        else:
-            bt = rho * (P_prev @ M) / (1 - b1 ** (t - 1)) + (1 - rho) * a
-            if proj_method == "svd":
-                P = torch.linalg.svd(bt, full_matrices=False)[0][:, :rank]
-            else:
-                P = torch.linalg.qr(bt @ (bt.T @ P_prev))[0]
-        g_hat = P.T @ a
-        Q = P.T @ P_prev
-        M_moved = Q @ M
-        if error_feedback:
-            e = a - P @ g_hat + b1 / (1 - b1) * (P_prev @ M - P @ M_moved)
-        if t > 1:
-            c1, c2 = 1 - b1 ** (t - 1), 1 - b2 ** (t - 1)
-            V = c2 * ((Q * Q) @ (V / c2 - M**2 / c1**2) + M_moved**2 / c1**2).abs()
-            M = M_moved
-        M = b1 * M + (1 - b1) * g_hat
-        V = b2 * V + (1 - b2) * g_hat**2
-        D = (M / (1 - b1**t)) / ((V / (1 - b2**t)).sqrt() + eps)
-        W = (1 - lr * wd) * W - lr * P @ D
-        P_prev = P
-    return W
-
-
 @pytest.mark.parametrize("proj_method", ["power_iteration", "svd"])
 @pytest.mark.parametrize("error_feedback", [True, False], ids=["ef", "no_ef"])
 @pytest.mark.parametrize("shape", [(4, 9), (9, 4), (6, 6)], ids=["wide", "tall", "square"])
 def test_matches_the_spec_rule(shape, error_feedback, proj_method):
-    """Ours (paper variant, float64) against the spec's per-step rule at r = 3 over 25 steps. A tall
+    """Ours (paper variant, float64) against the spec's per-step rule (ldadam.md §A1 written out in
+    verify.checks.ldadam_adarankgrad.ldadam_transcription) at r = 3 over 25 steps. A tall
     matrix projects right; it is checked through the spec's identity left(Wᵀ)ᵀ = right(W)."""
     hyper = dict(lr=0.03, betas=BETAS, eps=1e-8, wd=0.1, rank=3, rho=0.908)
     x = start(shape)
