@@ -43,6 +43,11 @@ Secondary sources name an "information threshold" rank rule (paper's "Algorithm 
 subspace transformation, and a refresh by a convergence criterion in the current subspace, which the
 same first author's SUMO paper writes as an absolute bound :math:`\|\hat G\| \le \varsigma_\ell`
 with a per-subspace tolerance. The box above is the toolkit's reconstruction of that lineage.
+Paper numbering (secondary, unverified): "Algorithm 2" is the information-based adaptive subspace
+selection (the rank rule), the full training loop is probably Algorithm 3, and Lemma 1 is the
+rank-decay lemma (rank-decay.md §2; it holds for rank → 1 only when the λ₁-eigenvector of
+:math:`\frac1N\sum_i C_i \otimes B_i` is decomposable). The convergence theorem analyses SGD inner
+steps, not Adam (per the SUMO paper); its statement is unverified.
 
 **Every choice below is an explicit, unverified constructor argument**: its default is the
 toolkit's choice, *not* the paper's value (the paper's values are unknown). Do not quote results of

@@ -389,3 +389,13 @@ def test_param_groups_helper():
         p.grad = torch.randn_like(p)
     opt.step()
     assert set(opt.rank_traces()) == {"attn.weight", "mlp.weight"}
+
+
+def test_state_elements_follow_the_rank_trace():
+    """memory.md: r_t·(min + 2·max) at step t per projected matrix; the counters and the log are O(1) and
+    O(refreshes) host integers."""
+    opt, p = _adaptive_run()
+    st = opt.state[p]
+    floats = sum(v.numel() for v in st.values() if v.is_floating_point())
+    assert floats == opt.rank_trace(p)[-1] * (6 + 2 * 9)
+    assert st["refresh_log"].tolist() == [[1, 1], [4, 1], [7, 3], [10, 3]]

@@ -3,7 +3,6 @@ buffer in the optimizer state, sides, signs, variants, batching."""
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 import torch
@@ -424,3 +423,21 @@ def test_official_variant_matches_the_authors_code(shape, proj_side, error_feedb
         ours_p.grad = g.clone()
         ours.step()
         assert max_rel_err(ours_p, theirs_p) <= rtol
+
+
+def test_state_elements_match_the_memory_formula():
+    """memory.md: r·(min + 2·max) persistent elements per projected matrix (P, M, V), plus, here, the m·n
+    error buffer that the authors' code keeps in p.grad; 2·numel for a dense parameter."""
+    shapes, r = [(6, 10), (10, 6), (7,)], 3
+    ps = [start(s).requires_grad_() for s in shapes]
+    opt = algorithms.make("ldadam", ps, lr=0.01, rank=r)
+    feed(opt, ps, [[torch.ones(s, dtype=F64) for s in shapes]])
+    for p in ps:
+        st = opt.state[p]
+        counts = {k: v.numel() for k, v in st.items() if k != "step"}
+        if p.dim() == 2:
+            lo, hi = min(p.shape), max(p.shape)
+            assert counts["basis"] + counts["exp_avg"] + counts["exp_avg_sq"] == r * (lo + 2 * hi)
+            assert counts["error_buffer"] == p.numel() and len(counts) == 4
+        else:
+            assert sum(counts.values()) == 2 * p.numel()
