@@ -12,7 +12,7 @@ distribution   :math:`z`                               sub-gaussian :math:`\sigm
 ============== ======================================= ===================================================
 ``gaussian``   :math:`N(0, 1)`                         :math:`c_G\, s`, :math:`c_G = \sqrt{2/(1 - e^{-2})} \approx 1.5209` (tight)
 ``rademacher`` :math:`\pm 1`                           :math:`s` (tight: :math:`E e^{\xi^2/s^2} = e` exactly)
-``uniform``    :math:`U[-\sqrt3, \sqrt3]` (bounded)    the bound :math:`\sqrt3\, s` (valid, not tight)
+``uniform``    :math:`U[-\sqrt3, \sqrt3]` (bounded)    the bound :math:`\sqrt3\, s` (valid; the smallest is ≈ 0.666·bound)
 ``student_t``  :math:`t_\nu\sqrt{(\nu-2)/\nu}`, ν ≥ 3  none: **not sub-gaussian** (:class:`NotSubGaussianError`)
 ============== ======================================= ===================================================
 

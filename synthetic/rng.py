@@ -105,6 +105,20 @@ def _mix(z: torch.Tensor) -> torch.Tensor:
     return z.bitwise_xor_(tmp)
 
 
+_OFFSETS: dict[int, torch.Tensor] = {}
+
+
+def _offsets(count: int) -> torch.Tensor:
+    r""":math:`(j + 1)\gamma \bmod 2^{64}` for ``j < count`` (cached: the same for every stream and step)."""
+    table = _OFFSETS.get(count)
+    if table is None:
+        table = torch.arange(1, count + 1, dtype=torch.int64).mul_(_signed(_GAMMA))
+        if len(_OFFSETS) > 64:
+            _OFFSETS.clear()
+        _OFFSETS[count] = table
+    return table
+
+
 def _check_seed(value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"seeds must be integers, got {type(value).__name__}")
@@ -155,8 +169,7 @@ class SeedStreams:
         code = _signed(_channel_code(channel))
         step_code = _signed(mix64_reference(step))
         state = _mix(_mix(self._keys ^ code) ^ step_code)
-        offsets = torch.arange(1, count + 1, dtype=torch.int64).mul_(_signed(_GAMMA))
-        return _mix(offsets.unsqueeze(0) + state.unsqueeze(1))
+        return _mix(_offsets(count).unsqueeze(0) + state.unsqueeze(1))
 
     # ------------------------------------------------------------------ distributions
     def uniform(self, step: int, channel: str, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -180,8 +193,10 @@ class SeedStreams:
         u1 = _srl(h, 32).to(torch.float64).add_(0.5).mul_(2.0**-32)
         angle = h.bitwise_and_(0xFFFFFFFF).to(torch.float64).add_(0.5).mul_(2.0 * math.pi * 2.0**-32)
         radius = u1.log_().mul_(-2.0).sqrt_()
-        z = torch.cat([torch.cos(angle).mul_(radius), angle.sin_().mul_(radius)], dim=1)
-        if z.shape[1] != n:
+        z = torch.empty(len(self), 2 * half, dtype=torch.float64)
+        torch.mul(torch.cos(angle), radius, out=z[:, :half])
+        torch.mul(angle.sin_(), radius, out=z[:, half:])
+        if 2 * half != n:
             z = z[:, :n]
         return z.to(dtype).reshape(len(self), *shape)
 

@@ -111,7 +111,7 @@ def test_mgf_condition_gaussian_from_samples(batch):
     the plain sample mean does not concentrate. The samples estimate the part on |ξ| ≤ m·std (finite
     variance, compared with its exact value), and the rest is the Gaussian tail, known in closed form:
     E[e^{c z²}; |z| ≤ m] = e·(2Φ(m/e) − 1) with c = s²/σ² = (1 − e⁻²)/2."""
-    m = 5.0
+    m = 4.0
     noise = AdditiveNoise(SCALE, "gaussian", batch_size=batch)
     y, xi = _mgf_terms(noise)
     std = SCALE / math.sqrt(batch)

@@ -1,0 +1,32 @@
+"""``verify bench``: throughput of the batched many-seed runner against a per-seed torch.optim loop."""
+
+from __future__ import annotations
+
+NAME = "bench"
+HELP = "benchmark the batched many-seed runner (steps x seeds per second) against a per-seed loop"
+DESCRIPTION = (HELP + ". Workload: P1 (d=1000, float64) with Gaussian noise, S=256 seeds, Adam and AdaGrad-Norm; "
+               "see verify/bench.py.")
+
+
+def add_arguments(parser) -> None:
+    from verify.bench import DEFAULTS
+
+    parser.add_argument("--dim", type=int, default=DEFAULTS["dim"])
+    parser.add_argument("--seeds", type=int, default=DEFAULTS["seeds"])
+    parser.add_argument("--batched-steps", type=int, default=DEFAULTS["batched_steps"])
+    parser.add_argument("--loop-steps", type=int, default=DEFAULTS["loop_steps"])
+    parser.add_argument("--repeats", type=int, default=DEFAULTS["repeats"])
+    parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="intra-op threads (default 2)")
+    parser.add_argument("--optimizer", action="append", help="only these registry names (repeatable)")
+    parser.add_argument("--json", metavar="PATH", default="bench_runner.json", help="where to write the results")
+
+
+def run(args) -> int:
+    from verify.bench import run_benchmark, save
+
+    report = run_benchmark(dim=args.dim, seeds=args.seeds, batched_steps=args.batched_steps, loop_steps=args.loop_steps,
+                           repeats=args.repeats, threads=args.threads,
+                           optimizers=tuple(args.optimizer) if args.optimizer else None)
+    save(report, args.json)
+    print(f"wrote {args.json}")
+    return 0
