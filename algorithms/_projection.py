@@ -65,8 +65,10 @@ __all__ = [
     "project_back",
     "residual",
     "fix_signs",
+    "top_singular_pairs",
     "top_singular_basis",
     "randomized_svd",
+    "randomized_singular_pairs",
     "orthonormalize",
     "block_power_step",
     "energy_rank",
@@ -175,6 +177,25 @@ def _svd(A: torch.Tensor, compute_dtype: torch.dtype | None):
     return U.to(A.dtype), S.squeeze(-1).to(A.dtype), Vh.to(A.dtype)
 
 
+def top_singular_pairs(
+    G: torch.Tensor,
+    rank: int,
+    side: str,
+    *,
+    compute_dtype: torch.dtype | None = None,
+    sign: str = "max_abs",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(basis [..., d, r], singular values [..., r])``: the top-``rank`` left (side="left") or right
+    (side="right") singular vectors of ``G`` and their singular values, by an exact thin SVD.
+    ``rank`` must already be validated."""
+    check_choice("sign", sign, SIGN_CONVENTIONS)
+    U, S, Vh = _svd(G, compute_dtype)
+    basis = U[..., :, :rank] if side == "left" else Vh[..., :rank, :].mT
+    if sign == "max_abs":
+        (basis,) = fix_signs(basis)
+    return basis.contiguous(), S[..., :rank].contiguous()
+
+
 def top_singular_basis(
     G: torch.Tensor,
     rank: int,
@@ -183,16 +204,8 @@ def top_singular_basis(
     compute_dtype: torch.dtype | None = None,
     sign: str = "max_abs",
 ) -> torch.Tensor:
-    """The top-``rank`` left (side="left") or right (side="right") singular vectors of ``G``, ``[..., d, r]``.
-
-    An exact SVD (``torch.linalg.svd``, thin). ``rank`` must already be validated.
-    """
-    check_choice("sign", sign, SIGN_CONVENTIONS)
-    U, _, Vh = _svd(G, compute_dtype)
-    basis = U[..., :, :rank] if side == "left" else Vh[..., :rank, :].mT
-    if sign == "max_abs":
-        (basis,) = fix_signs(basis)
-    return basis.contiguous()
+    """The basis of :func:`top_singular_pairs` alone, ``[..., d, r]``."""
+    return top_singular_pairs(G, rank, side, compute_dtype=compute_dtype, sign=sign)[0]
 
 
 def orthonormalize(Y: torch.Tensor, *, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -244,6 +257,28 @@ def randomized_svd(
         U, V = fix_signs(U, Vh.mT)
         Vh = V.mT
     return U.contiguous(), S.contiguous(), Vh.contiguous()
+
+
+def randomized_singular_pairs(
+    G: torch.Tensor,
+    rank: int,
+    side: str,
+    *,
+    oversampling: int,
+    power_iters: int,
+    generator: torch.Generator,
+    compute_dtype: torch.dtype | None = None,
+    sign: str = "max_abs",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`top_singular_pairs` by the randomized SVD: ``(basis [..., d, k], values [..., k])``.
+
+    For ``side="right"`` the sketch runs on ``Gᵀ`` (whose left singular vectors are G's right ones), so
+    Ω always has the projected dimension's complement as its row count.
+    """
+    source = G if side == "left" else G.mT
+    U, S, _ = randomized_svd(source, rank, oversampling=oversampling, power_iters=power_iters,
+                             generator=generator, compute_dtype=compute_dtype, sign=sign)
+    return U, S
 
 
 def block_power_step(

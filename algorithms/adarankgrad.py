@@ -131,7 +131,6 @@ State of a projected parameter: ``step`` (CPU int64 0-D), ``basis`` ``[d, r_t]``
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -143,11 +142,11 @@ from ._projection import (
     SIDES,
     SIGN_CONVENTIONS,
     energy_rank,
-    fix_signs,
     project,
     project_back,
     projection_side,
-    randomized_svd,
+    randomized_singular_pairs,
+    top_singular_pairs,
     validate_rank,
 )
 from ._registry import register
@@ -197,15 +196,9 @@ def _spectrum(G: torch.Tensor, width: int, side: str, *, svd: str, oversampling:
               generator: torch.Generator | None, sign: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(basis [d, width], singular values [width])`` of ``G`` on ``side``, exact or sketched."""
     if svd == "exact":
-        U, S, Vh = torch.linalg.svd(G, full_matrices=False)
-        basis = U[:, :width] if side == "left" else Vh[:width, :].mT
-        if sign == "max_abs":
-            (basis,) = fix_signs(basis)
-        return basis, S[:width]
-    source = G if side == "left" else G.mT  # the left singular vectors of Gᵀ are G's right ones
-    U, S, _ = randomized_svd(source, width, oversampling=oversampling, power_iters=power_iters,
-                             generator=generator, sign=sign)
-    return U, S
+        return top_singular_pairs(G, width, side, sign=sign)
+    return randomized_singular_pairs(G, width, side, oversampling=oversampling, power_iters=power_iters,
+                                     generator=generator, sign=sign)
 
 
 def choose_subspace(
@@ -225,12 +218,9 @@ def choose_subspace(
     """The new basis ``[d, r]`` of a refresh: the top singular vectors of ``G`` (one matrix), with the
     rank chosen by the kept-energy rule within ``[min_rank, max_rank]``.
 
-    A non-finite ``G`` (which LAPACK refuses) gets a NaN basis of rank ``max_rank``, so NaN propagates
-    into the parameter as in ``torch.optim`` under ``nonfinite="ignore"``.
+    A non-finite ``G`` gets a NaN spectrum (see :mod:`algorithms._projection`), hence rank ``max_rank``
+    and a NaN basis, so NaN propagates into the parameter as in ``torch.optim`` under ``nonfinite="ignore"``.
     """
-    d = G.shape[-2] if side == "left" else G.shape[-1]
-    if not bool(torch.isfinite(G).all()):
-        return G.new_full((d, max_rank), math.nan)
     basis, S = _spectrum(G, max_rank, side, svd=svd, oversampling=oversampling, power_iters=power_iters,
                          generator=generator, sign=sign)
     total = G.square().sum()

@@ -136,7 +136,6 @@ transposed, ``r × n``), ``exp_avg`` and ``exp_avg_sq`` ``[*B, r, n]`` (left) or
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -147,11 +146,11 @@ from ._projection import (
     SIDE_RULES,
     SIDES,
     block_power_step,
-    fix_signs,
     project,
     project_back,
     projection_side,
-    randomized_svd,
+    randomized_singular_pairs,
+    top_singular_basis,
     validate_rank,
 )
 from ._registry import register
@@ -201,35 +200,6 @@ def ldadam_side(m: int, n: int, proj_side: str, square_side: str, variant: str) 
 
 
 # ----------------------------------------------------------------------------- subspace
-def _svd_basis(A: torch.Tensor, rank: int, side: str, compute_dtype: torch.dtype | None, sign: str) -> torch.Tensor:
-    """Top-``rank`` singular basis of ``A`` (``[..., d, r]``); a problem with a non-finite ``A`` gets a
-    NaN basis (LAPACK refuses it), so NaN propagates as in ``torch.optim`` under ``nonfinite="ignore"``."""
-    work = A if compute_dtype is None else A.to(compute_dtype)
-    bad = ~torch.isfinite(work).flatten(-2).all(-1)
-    if bool(bad.any()):
-        work = torch.where(bad[..., None, None], torch.zeros_like(work), work)
-    U, _, Vh = torch.linalg.svd(work, full_matrices=False)
-    basis = (U[..., :, :rank] if side == "left" else Vh[..., :rank, :].mT).to(A.dtype)
-    if sign == "max_abs":
-        (basis,) = fix_signs(basis)
-    basis = torch.where(bad[..., None, None], torch.full_like(basis, math.nan), basis)
-    return basis.contiguous()
-
-
-def _sketch_basis(
-    A: torch.Tensor, rank: int, side: str, compute_dtype: torch.dtype | None, sign: str, generator: torch.Generator
-) -> torch.Tensor:
-    """Randomized (HMT) top-``rank`` basis with the code's ``svd_lowrank`` sizes."""
-    source = A if side == "left" else A.mT  # left singular vectors of Aᵀ are the right ones of A
-    bad = ~torch.isfinite(source).flatten(-2).all(-1)
-    clean = torch.where(bad[..., None, None], torch.zeros_like(source), source) if bool(bad.any()) else source
-    U, _, _ = randomized_svd(
-        clean, rank, oversampling=SVD_LOWRANK_OVERSAMPLING, power_iters=SVD_LOWRANK_POWER_ITERS,
-        generator=generator, compute_dtype=compute_dtype, sign=sign,
-    )
-    return torch.where(bad[..., None, None], torch.full_like(U, math.nan), U)
-
-
 def initial_basis(
     a: torch.Tensor,
     rank: int,
@@ -243,8 +213,12 @@ def initial_basis(
     """:math:`P_1`: the top-``rank`` singular basis of the first accumulated gradient (SVD; a sketch
     under ``proj_method="svd_lowrank"``)."""
     if proj_method == "svd_lowrank":
-        return _sketch_basis(a, rank, side, compute_dtype, sign, generator)
-    return _svd_basis(a, rank, side, compute_dtype, sign)
+        basis, _ = randomized_singular_pairs(
+            a, rank, side, oversampling=SVD_LOWRANK_OVERSAMPLING, power_iters=SVD_LOWRANK_POWER_ITERS,
+            generator=generator, compute_dtype=compute_dtype, sign=sign,
+        )
+        return basis
+    return top_singular_basis(a, rank, side, compute_dtype=compute_dtype, sign=sign)
 
 
 def momentum_blend(

@@ -255,3 +255,15 @@ def test_half_precision_is_decomposed_in_float32_and_cast_back(dtype):
     ref = P.top_singular_basis(G.float(), 2, "right").to(dtype)
     assert torch.equal(U, ref)
     assert P.orthonormalize(G).dtype == dtype
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_singular_pairs_exact_and_randomized_agree_on_a_low_rank_matrix(side):
+    G = low_rank_matrix(14, 9, 3, seed=14, decay=0.6)
+    basis, S = P.top_singular_pairs(G, 3, side)
+    assert torch.equal(basis, P.top_singular_basis(G, 3, side))
+    assert max_rel_err(S, torch.linalg.svdvals(G)[:3]) < 1e-13
+    rbasis, rS = P.randomized_singular_pairs(G, 3, side, oversampling=2, power_iters=1, generator=torch.Generator().manual_seed(1))
+    assert rbasis.shape == basis.shape
+    assert max_rel_err(rS, S) < 1e-12
+    assert max_rel_err(rbasis, basis) < 1e-10  # same pinned signs, same subspace
