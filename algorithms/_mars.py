@@ -1,0 +1,640 @@
+r"""Machinery shared by MARS-AdamW, MARS-Lion and MARS-Shampoo (Yuan et al., "MARS: Unleashing the
+Power of Variance Reduction for Training Large Models", ICML 2025, arXiv 2411.10438v4).
+
+Every MARS method builds the same *scaled variance-reduced gradient* (Algorithm 1, line 4)
+
+.. math::
+
+   \begin{aligned}
+   &c_t = g_t + \gamma_t \frac{\beta_{1,t}}{1-\beta_{1,t}} \bigl(g_t - h_t\bigr),
+     \qquad g_t = \nabla f(x_t, \xi_t) \\
+   &\tilde c_t = \begin{cases} \tau\, c_t / \lVert c_t \rVert_2 & \lVert c_t \rVert_2 > \tau \\
+                                c_t & \text{otherwise} \end{cases}
+     \qquad (\tau = 1 \text{ in the paper and the code}) \\
+   &m_t = \beta_{1,t}\, m_{t-1} + (1-\beta_{1,t})\, \tilde c_t
+   \end{aligned}
+
+and then differs only in the preconditioner :math:`H_t` applied to :math:`m_t`. This module writes
+the common parts once, as plain functions on tensors batched over leading independent-problem
+dimensions, plus the thin optimizer base class :class:`MarsOptimizerBase`.
+
+Estimators (``estimator=``)
+---------------------------
+What :math:`h_t` is:
+
+``"approx"`` (MARS-approx, Remark 3.3; the paper's recommendation and the code's default)
+    :math:`h_t = g_{t-1} = \nabla f(x_{t-1}, \xi_{t-1})`, the previous step's gradient. The
+    optimizer **copies** it into ``state["prev_grad"]``; it never keeps a reference to ``p.grad``
+    (the authors' code does, so an in-place ``zero_grad(set_to_none=False)`` silently turns it into
+    AdamW on clipped gradients; mars.md §7). One extra buffer per parameter.
+``"exact"`` (MARS-exact, Algorithm 1 as written)
+    :math:`h_t = \nabla f(x_{t-1}, \xi_t)`: the gradient on the *current* sample at the previous
+    iterate. ``step(closure)`` is required. The closure must recompute the loss and the gradients
+    **on the current, fixed minibatch** at whatever parameters are loaded, and return the loss.
+    At :math:`t \ge 2` the optimizer loads the stored :math:`x_{t-1}` into every parameter that has
+    one, calls the closure (gradients :math:`h_t`), restores :math:`x_t` bit-exactly, calls the
+    closure again (gradients :math:`g_t`, left in ``p.grad``; the returned loss is at :math:`x_t`),
+    updates, and stores :math:`x_t` as ``state["x_prev"]``. ``p.grad`` is set to ``None`` before
+    each call, so a closure that forgets ``zero_grad`` still gets fresh gradients.
+
+    *Randomness.* Both evaluations must see the same sample **and the same randomness** (dropout
+    masks, stochastic depth). With ``replay_rng=True`` (default) the optimizer saves torch's global
+    CPU generator state (and every CUDA device's, when CUDA is initialised) before the first call
+    and restores it before the second, so masks drawn from torch's global generators are identical
+    and the net RNG consumption equals one evaluation. Anything else is the caller's job: draw the
+    minibatch *outside* the closure; seed any numpy/python randomness inside it; note that
+    BatchNorm running statistics are updated by both calls (use eval-mode statistics or accept it).
+    The update needs :math:`x_{t-1}` for *every* parameter that moves (so the previous point is the
+    whole model's previous iterate), including those on the AdamW fallback: state ``x_prev``.
+``"exact_lookahead"`` (the authors' training script, ``train_mars.py`` with ``is_approx=False``)
+    The caller supplies :math:`\nabla f(x_t, \xi_{t+1})`, the gradient on the **next** minibatch at
+    the current point, *before* stepping: put it in ``p.grad`` and call
+    :meth:`MarsOptimizerBase.store_lookahead_grads`, then compute :math:`g_t` on the current
+    minibatch and call ``step()``. Step :math:`t+1` then uses it as :math:`h_{t+1}`. One persistent
+    buffer (``prev_grad``) plus the pending one between the two calls. A step at :math:`t \ge 2`
+    whose :math:`h_t` was never stored raises ``RuntimeError`` before changing anything (the last
+    step of a run needs no look-ahead gradient).
+
+First step (``first_step=``)
+----------------------------
+``"paper"``: :math:`x_1 = x_0`, so the correction vanishes and :math:`c_1 = g_1` (Algorithm 1).
+``"official"``: the code's ``last_grad`` starts at zero, so :math:`c_1 = (1+k)\,g_1`,
+:math:`k = \gamma\beta_1/(1-\beta_1)` (1.475·g₁ at the defaults). In the exact estimator neither
+rule evaluates the closure twice at :math:`t = 1`.
+
+Clipping (``clip=``, ``clip_threshold=``)
+-----------------------------------------
+``"tensor"``: each parameter tensor's :math:`c_t` separately (the code); ``"global"``: the norm
+over every MARS-routed tensor of the parameter group (Algorithms 1–3 write the norm of the whole
+vector); ``"none"``: off (Algorithm 4 does not clip). Norms never cross ``batch_dims``. The
+comparison is strict (:math:`\lVert c\rVert > \tau`) and the division is :math:`c/(\lVert c\rVert/\tau)`,
+as in the code. ``state["clip_count"]`` (int64, shape = the batch shape) counts the steps at which
+clipping fired for that tensor (in ``"global"`` mode a firing counts for every tensor of the
+group); :meth:`MarsOptimizerBase.clip_statistics` sums them.
+
+Schedules
+---------
+``gamma`` and each β may be a number or a callable ``t -> value`` evaluated at the parameter's
+1-based step ``t`` (the theory needs :math:`\beta_{1,t+1} = 1 - c\,\eta_t^2`, :math:`\gamma_t`
+schedules; Theorems B.5/B.6). The callable is kept on the optimizer, and the parameter group holds
+the marker ``"schedule"`` so that ``state_dict()`` stays plain data: construct the resumed optimizer
+with the same callables. Values are validated at every evaluation. With a scheduled β the
+AdamW-rule bias correction :math:`1-\beta^t` is meaningless, so ``bias_correction=True`` is
+rejected there (Theorem B.6's :math:`H_t` has no bias correction). The learning rate follows a
+schedule through the usual torch LR schedulers; ``LambdaLR`` receives the number of *completed*
+steps, so :math:`\eta_t = \eta(t)` is ``LambdaLR(opt, lambda e: eta(e + 1))`` with ``lr=1``.
+
+Routing (``optimize_1d=``, ``routing=``)
+----------------------------------------
+A parameter gets the MARS rule when ``optimize_1d`` is True, or when its problem shape (after
+``batch_dims``) is a matrix under ``routing``:
+
+``"official"``  exactly 2-D (the code's ``grad.ndim == 2``): LayerNorm gains, biases *and conv
+                kernels* (3-D/4-D) take the AdamW fallback.
+``"ours"``      2-D or more: conv kernels use MARS (MARS-Shampoo reshapes them to
+                :math:`d_0 \times \prod_{i>0} d_i`); only 0-D/1-D take the fallback. This matches
+                pytorch-optimizer's port and the paper's intent that MARS-Shampoo acts on matrices.
+
+The **AdamW fallback** is ``torch.optim.AdamW`` on the raw gradient (:func:`algorithms.adam.adam_update`,
+torch ε placement, decay before the step) with ``betas_1d``, ``weight_decay_1d`` and the learning
+rate :math:`\mathrm{lr}_{1d}\cdot \mathrm{lr}_t/\mathrm{lr}_0`, so it tracks LR schedulers as the
+code does (``lr_1d_factor``). Deviation: the code fixes :math:`\mathrm{lr}_0` to the *constructor's*
+``lr`` for every group; we use each group's own initial lr (kept in ``group["lr_initial"]``), so a
+parameter group behaves exactly like a separate optimizer. ``weight_decay_1d`` (0.1 by default, as
+in the code) applies even in groups whose ``weight_decay`` is 0; set it per group to change that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, ClassVar, Iterable
+
+import torch
+
+from ._base import NonFiniteGradientError, ReferenceOptimizer
+from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
+from .adam import adam_update
+
+__all__ = [
+    "VARIANTS",
+    "ESTIMATORS",
+    "FIRST_STEP_RULES",
+    "CLIP_MODES",
+    "ROUTING_RULES",
+    "SCHEDULED",
+    "correction_scale",
+    "variance_reduced_gradient",
+    "problem_norm",
+    "clip_divisor",
+    "clip_tensorwise",
+    "clip_globally",
+    "is_matrix",
+    "uses_mars_rule",
+    "matrix_view_shape",
+    "fallback_lr",
+    "adamw_fallback_update",
+    "remember_gradient",
+    "MarsOptimizerBase",
+]
+
+VARIANTS = ("paper", "official")
+ESTIMATORS = ("approx", "exact", "exact_lookahead")
+FIRST_STEP_RULES = ("paper", "official")
+CLIP_MODES = ("tensor", "global", "none")
+ROUTING_RULES = ("official", "ours")
+#: the value a parameter group holds in place of a schedule (the callable lives on the optimizer)
+SCHEDULED = "schedule"
+
+
+# ----------------------------------------------------------------------------- the estimator c_t
+def correction_scale(gamma: float, beta1: float) -> float:
+    """:math:`k = \\gamma\\beta_1/(1-\\beta_1)`, the weight of the gradient difference in :math:`c_t`."""
+    return gamma * beta1 / (1.0 - beta1)
+
+
+def variance_reduced_gradient(grad: torch.Tensor, prev_point_grad: torch.Tensor, *, gamma: float, beta1: float) -> torch.Tensor:
+    """:math:`c_t = g_t + k\\,(g_t - h_t)` as a new tensor (Algorithm 1, line 4)."""
+    return torch.sub(grad, prev_point_grad).mul_(correction_scale(gamma, beta1)).add_(grad)
+
+
+def remember_gradient(state: dict[str, Any], grad: torch.Tensor) -> None:
+    """Approx estimator: keep a *copy* of this step's gradient as next step's :math:`h`."""
+    state["prev_grad"].copy_(grad)
+
+
+# ----------------------------------------------------------------------------- clipping
+def _problem_dims(t: torch.Tensor, batch_dims: int) -> tuple[int, ...]:
+    return tuple(range(batch_dims, t.dim()))
+
+
+def problem_sq_norm(t: torch.Tensor, batch_dims: int) -> torch.Tensor:
+    """Squared Euclidean norm of each independent problem (shape = the batch shape)."""
+    dims = _problem_dims(t, batch_dims)
+    if not dims:  # 0-D problems; note that ``sum(dim=())`` would reduce everything
+        return t.square()
+    return t.square().sum(dim=dims)
+
+
+def problem_norm(t: torch.Tensor, batch_dims: int) -> torch.Tensor:
+    """Euclidean norm of each independent problem (shape = the batch shape)."""
+    dims = _problem_dims(t, batch_dims)
+    if not dims:
+        return t.abs()
+    return torch.linalg.vector_norm(t, dim=dims)
+
+
+def clip_divisor(norm: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(divisor, fired)``: divide :math:`c` by ``‖c‖/τ`` where ``‖c‖ > τ`` and by 1 elsewhere."""
+    fired = norm > threshold
+    divisor = torch.where(fired, norm / threshold, torch.ones_like(norm))
+    return divisor, fired
+
+
+def _divide_problems(c: torch.Tensor, divisor: torch.Tensor, batch_dims: int) -> None:
+    c.div_(divisor.reshape(divisor.shape + (1,) * (c.dim() - batch_dims)))
+
+
+def clip_tensorwise(cs: list[torch.Tensor], threshold: float, batch_dims: int) -> list[torch.Tensor]:
+    """Clip each tensor's :math:`c_t` in place to norm ``threshold``; returns the per-problem ``fired`` masks."""
+    fired_masks = []
+    for c in cs:
+        divisor, fired = clip_divisor(problem_norm(c, batch_dims), threshold)
+        _divide_problems(c, divisor, batch_dims)
+        fired_masks.append(fired)
+    return fired_masks
+
+
+def clip_globally(cs: list[torch.Tensor], threshold: float, batch_dims: int) -> list[torch.Tensor]:
+    """Clip the concatenation of ``cs`` (per independent problem) in place; returns one mask per tensor."""
+    if not cs:
+        return []
+    batch_shapes = {tuple(c.shape[:batch_dims]) for c in cs}
+    if len(batch_shapes) > 1:
+        raise ValueError(
+            f"clip='global' with batch_dims={batch_dims} needs every parameter of the group to share "
+            f"its leading batch shape, got {sorted(batch_shapes)}"
+        )
+    total = problem_sq_norm(cs[0], batch_dims)
+    for c in cs[1:]:
+        total = total + problem_sq_norm(c, batch_dims)
+    divisor, fired = clip_divisor(total.sqrt(), threshold)
+    for c in cs:
+        _divide_problems(c, divisor, batch_dims)
+    return [fired] * len(cs)
+
+
+# ----------------------------------------------------------------------------- routing
+def problem_shape(p: torch.Tensor, group: dict[str, Any]) -> torch.Size:
+    return p.shape[group["batch_dims"]:]
+
+
+def is_matrix(p: torch.Tensor, group: dict[str, Any]) -> bool:
+    """Is ``p`` a matrix under the group's ``routing`` rule (see module docstring)?"""
+    ndim = len(problem_shape(p, group))
+    return ndim == 2 if group["routing"] == "official" else ndim >= 2
+
+
+def uses_mars_rule(p: torch.Tensor, group: dict[str, Any]) -> bool:
+    """True when ``p`` gets the MARS update; False for the AdamW fallback."""
+    return bool(group["optimize_1d"]) or is_matrix(p, group)
+
+
+def matrix_view_shape(p: torch.Tensor, group: dict[str, Any]) -> tuple[int, ...]:
+    """The shape ``(*batch, d0, prod(rest))`` under which a matrix-routed tensor is treated as a matrix."""
+    b = group["batch_dims"]
+    shape = p.shape
+    return (*shape[:b], shape[b], math.prod(shape[b + 1:]))
+
+
+def fallback_lr(group: dict[str, Any]) -> float:
+    """:math:`\\mathrm{lr}_{1d}\\cdot\\mathrm{lr}_t/\\mathrm{lr}_0` (tracks LR schedulers, as the code's ``lr_1d_factor``)."""
+    return float(group["lr"]) * (group["lr_1d"] / group["lr_initial"])
+
+
+def adamw_fallback_update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    """The official rule for non-MARS parameters: torch AdamW with ``betas_1d``/``weight_decay_1d``/scaled ``lr_1d``."""
+    beta1, beta2 = group["betas_1d"]
+    adam_update(
+        p,
+        grad,
+        state["exp_avg"],
+        state["exp_avg_sq"],
+        int(state["step"]),
+        lr=fallback_lr(group),
+        beta1=beta1,
+        beta2=beta2,
+        eps=group["eps"],
+        weight_decay=group["weight_decay_1d"],
+        decoupled_weight_decay=True,
+        eps_placement="torch",
+        weight_decay_timing="before",
+        bias_correction=True,
+    )
+
+
+# ----------------------------------------------------------------------------- global RNG replay
+def _global_rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return torch.get_rng_state(), cuda
+
+
+def _restore_global_rng(saved: tuple[torch.Tensor, list[torch.Tensor] | None]) -> None:
+    cpu, cuda = saved
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
+class _Hyper:
+    """This step's resolved (scheduled) hyperparameters for one parameter."""
+
+    __slots__ = ("lr", "beta1", "beta2", "gamma", "step")
+
+    def __init__(self, lr: float, beta1: float, beta2: float | None, gamma: float, step: int) -> None:
+        self.lr, self.beta1, self.beta2, self.gamma, self.step = lr, beta1, beta2, gamma, step
+
+
+# ----------------------------------------------------------------------------- the optimizer base
+class MarsOptimizerBase(ReferenceOptimizer):
+    """Thin optimizer over the functions above; subclasses implement :meth:`_mars_buffers` and :meth:`_mars_update`.
+
+    ``beta_fields`` lists the schedulable β's as ``(name, group key, index or None)``.
+    """
+
+    variants: ClassVar[tuple[str, ...]] = VARIANTS
+    #: constructor arguments left as ``None`` resolve to these, per variant
+    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+    beta_fields: ClassVar[tuple[tuple[str, str, int | None], ...]] = (("beta1", "betas", 0), ("beta2", "betas", 1))
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
+        self._schedules: dict[int, dict[str, Callable[[int], float]]] = {}
+        self._constructed = False
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        self._uniform_setting("estimator")
+        self._constructed = True
+
+    @classmethod
+    def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
+        """Fill every ``None`` in ``given`` from ``VARIANT_DEFAULTS[variant]``."""
+        check_choice("variant", variant, cls.variants)
+        table = cls.VARIANT_DEFAULTS[variant]
+        return {k: (table[k] if v is None and k in table else v) for k, v in given.items()}
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _mars_buffers(self, p: torch.Tensor, group: dict[str, Any]) -> tuple[str, ...]:
+        """State buffers (zeros like ``p``) the MARS rule needs for ``p``."""
+        raise NotImplementedError
+
+    def _mars_update(self, p: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any], hp: _Hyper) -> None:
+        """Apply the method's rule given the clipped :math:`\\tilde c_t` (``state["step"]`` already incremented)."""
+        raise NotImplementedError
+
+    def _validate_specific(self, group: dict[str, Any]) -> None:
+        """Validate the subclass's own hyperparameters."""
+
+    def _uses_bias_correction(self, group: dict[str, Any]) -> bool:
+        """Whether any parameter of ``group`` may take a bias-corrected (AdamW-rule) step."""
+        return False
+
+    # ------------------------------------------------------------------ validation and schedules
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        if getattr(self, "_constructed", False):
+            self._validate_group(self.param_groups[-1])
+
+    def _group_position(self, group: dict[str, Any]) -> int | None:
+        for i, g in enumerate(self.param_groups):
+            if g is group:
+                return i
+        return None
+
+    def _take_schedule(self, group: dict[str, Any], name: str, value: Any) -> Any:
+        """Move a callable out of the group into the schedule table; return what the group keeps."""
+        if not callable(value):
+            return value
+        position = self._group_position(group)
+        if position is None:
+            raise TypeError(f"{name}: a schedule (callable) can only be given at construction")
+        self._schedules.setdefault(position, {})[name] = value
+        return SCHEDULED
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        check_nonnegative("lr", group["lr"])
+        group["gamma"] = self._take_schedule(group, "gamma", group["gamma"])
+        if group["gamma"] != SCHEDULED:
+            check_nonnegative("gamma", group["gamma"])
+        for name, key, index in self.beta_fields:
+            if index is None:
+                group[key] = self._take_schedule(group, name, group[key])
+                if group[key] != SCHEDULED:
+                    check_beta(key, group[key])
+                continue
+            pair = group[key]
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"{key} must be a pair ({key}[0], {key}[1]), got {pair!r}")
+            pair = list(pair)
+            pair[index] = self._take_schedule(group, name, pair[index])
+            if pair[index] != SCHEDULED:
+                check_beta(f"{key}[{index}]", pair[index])
+            group[key] = tuple(pair)
+        check_nonnegative("eps", group["eps"])
+        check_nonnegative("weight_decay", group["weight_decay"])
+        check_choice("estimator", group["estimator"], ESTIMATORS)
+        check_choice("first_step", group["first_step"], FIRST_STEP_RULES)
+        check_choice("clip", group["clip"], CLIP_MODES)
+        check_positive("clip_threshold", group["clip_threshold"])
+        check_bool("optimize_1d", group["optimize_1d"])
+        check_choice("routing", group["routing"], ROUTING_RULES)
+        check_nonnegative("lr_1d", group["lr_1d"])
+        betas_1d = group["betas_1d"]
+        if not isinstance(betas_1d, (tuple, list)) or len(betas_1d) != 2:
+            raise TypeError(f"betas_1d must be a pair (beta1, beta2), got {betas_1d!r}")
+        check_beta("betas_1d[0]", betas_1d[0])
+        check_beta("betas_1d[1]", betas_1d[1])
+        group["betas_1d"] = tuple(betas_1d)
+        check_nonnegative("weight_decay_1d", group["weight_decay_1d"])
+        check_bool("bias_correction", group["bias_correction"])
+        check_bool("replay_rng", group["replay_rng"])
+        check_choice("variant", group["variant"], self.variants)
+        if "lr_initial" not in group:
+            group["lr_initial"] = float(group["lr"])
+        check_nonnegative("lr_initial", group["lr_initial"])
+        if not group["optimize_1d"] and group["lr_initial"] == 0:
+            raise ValueError(
+                "lr_1d: the AdamW fallback's lr is lr_1d·lr_t/lr_0, which needs lr > 0 at construction "
+                "(or optimize_1d=True)"
+            )
+        if group["bias_correction"] and self._uses_bias_correction(group) and self._has_scheduled_beta(group):
+            raise ValueError(
+                "bias_correction: 1 - beta**t assumes a constant beta; pass bias_correction=False with "
+                "scheduled betas (Theorem B.6's preconditioner has no bias correction)"
+            )
+        self._validate_specific(group)
+
+    def _has_scheduled_beta(self, group: dict[str, Any]) -> bool:
+        for _, key, index in self.beta_fields:
+            value = group[key] if index is None else group[key][index]
+            if value == SCHEDULED:
+                return True
+        return False
+
+    def _uniform_setting(self, key: str) -> Any:
+        values = {g[key] for g in self.param_groups}
+        if len(values) > 1:
+            raise ValueError(f"{key} must be the same in every parameter group (the protocol is per step), got {sorted(values)}")
+        return next(iter(values))
+
+    def _scheduled_value(self, position: int, name: str, raw: Any, step: int, check: Callable[[str, Any], float]) -> float:
+        if raw != SCHEDULED:
+            return float(raw)
+        schedule = self._schedules.get(position, {}).get(name)
+        if schedule is None:
+            raise RuntimeError(
+                f"{name}: parameter group {position} holds a schedule (e.g. from a checkpoint) but this optimizer "
+                "was constructed without one; pass the same callable again"
+            )
+        return check(f"{name} schedule at step {step}", schedule(step))
+
+    def _hyperparameters(self, position: int, group: dict[str, Any], step: int) -> _Hyper:
+        betas: dict[str, float | None] = {"beta1": None, "beta2": None}
+        for name, key, index in self.beta_fields:
+            raw = group[key] if index is None else group[key][index]
+            betas[name] = self._scheduled_value(position, name, raw, step, check_beta)
+        gamma = self._scheduled_value(position, "gamma", group["gamma"], step, check_nonnegative)
+        return _Hyper(float(group["lr"]), betas["beta1"], betas["beta2"], gamma, step)
+
+    # ------------------------------------------------------------------ the step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        estimator = self._uniform_setting("estimator")
+        previous_point = None
+        if estimator == "exact":
+            if closure is None:
+                raise TypeError(
+                    "closure: estimator='exact' evaluates the gradient at x_t and x_{t-1} on the same minibatch "
+                    "and needs step(closure); see the algorithms._mars docstring"
+                )
+            loss, previous_point = self._evaluate_at_two_points(closure)
+        else:
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            self._screen_gradients()
+            if estimator == "exact_lookahead":
+                self._check_lookahead_available()
+        for position, group in enumerate(self.param_groups):
+            self._step_mars_group(position, group, previous_point)
+        return loss
+
+    def _all_params(self) -> list[torch.Tensor]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def _call_closure(self, closure: Callable[[], Any]) -> Any:
+        for p in self._all_params():
+            p.grad = None
+        with torch.enable_grad():
+            return closure()
+
+    def _evaluate_at_two_points(self, closure: Callable[[], Any]) -> tuple[Any, dict[torch.Tensor, torch.Tensor | None]]:
+        """Exact estimator: gradients at x_{t-1} (then restored) and at x_t, all on the closure's minibatch.
+
+        Returns the loss at x_t and ``{p: h_t}`` for every parameter that has a stored x_{t-1}
+        (``None`` when the closure gave it no gradient there). No optimizer state changes here.
+        """
+        movers = [p for p in self._all_params() if "x_prev" in self.state[p]]
+        current = {p: p.detach().clone() for p in movers}
+        previous_point: dict[torch.Tensor, torch.Tensor | None] = {}
+        if movers:
+            saved_rng = _global_rng_state() if self._uniform_setting("replay_rng") else None
+            try:
+                for p in movers:
+                    p.copy_(self.state[p]["x_prev"])
+                self._call_closure(closure)
+                for p in movers:
+                    previous_point[p] = None if p.grad is None else p.grad.detach().clone()
+            finally:
+                for p in movers:
+                    p.copy_(current[p])
+                if saved_rng is not None:
+                    _restore_global_rng(saved_rng)
+        loss = self._call_closure(closure)
+        self._screen_gradients()
+        self._screen_previous_point(previous_point)
+        for p in movers:  # x_{t-1} <- x_t (skipped parameters keep their unchanged value)
+            self.state[p]["x_prev"] = current[p]
+        for p in self._all_params():
+            if p.grad is not None and p not in previous_point:
+                self.state[p]["x_prev"] = p.detach().clone()
+        return loss, previous_point
+
+    def _screen_previous_point(self, previous_point: dict[torch.Tensor, torch.Tensor | None]) -> None:
+        cls = type(self).__name__
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None or p not in previous_point or not uses_mars_rule(p, group):
+                    continue
+                h = previous_point[p]
+                label = self._param_label(gi, pi)
+                if h is None:
+                    raise RuntimeError(
+                        f"{cls}: the closure gave {label} a gradient at x_t but none at x_(t-1); "
+                        "estimator='exact' needs both"
+                    )
+                if h.is_sparse or h.layout != torch.strided:
+                    raise TypeError(f"{cls} does not support sparse gradients: {label} (at x_(t-1))")
+                if group["nonfinite"] == "raise" and not bool(torch.isfinite(h).all()):
+                    raise NonFiniteGradientError(
+                        f"{cls}: non-finite gradient (NaN or Inf) at x_(t-1) for {label}; no optimizer state was changed"
+                    )
+
+    def _check_lookahead_available(self) -> None:
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                state = self.state[p]
+                if p.grad is None or not uses_mars_rule(p, group) or "step" not in state:
+                    continue
+                if int(state["step"]) >= 1 and "prev_grad" not in state:
+                    raise RuntimeError(
+                        f"{type(self).__name__}: estimator='exact_lookahead' but no look-ahead gradient "
+                        f"∇f(x_(t-1), ξ_t) was stored for {self._param_label(gi, pi)} before the previous step; "
+                        "call store_lookahead_grads() before every step() except the last"
+                    )
+
+    @torch.no_grad()
+    def store_lookahead_grads(self) -> None:
+        """``estimator="exact_lookahead"``: copy ``p.grad`` = :math:`\\nabla f(x_t, \\xi_{t+1})` for the next step.
+
+        Call it with the next minibatch's gradients at the *current* parameters, before computing the
+        current gradients and calling ``step()`` (the authors' ``update_previous_grad``).
+        """
+        if self._uniform_setting("estimator") != "exact_lookahead":
+            raise RuntimeError("store_lookahead_grads() is only for estimator='exact_lookahead'")
+        self._screen_gradients()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and uses_mars_rule(p, group):
+                    self.state[p]["lookahead_grad"] = p.grad.detach().clone()
+
+    def _step_mars_group(self, position: int, group: dict[str, Any], previous_point: dict | None) -> None:
+        pending = []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = torch.zeros((), dtype=torch.int64)
+            state["step"] += 1
+            if not uses_mars_rule(p, group):
+                self._ensure_buffers(p, state, ("exp_avg", "exp_avg_sq"))
+                adamw_fallback_update(p, grad, state, group)
+                continue
+            hp = self._hyperparameters(position, group, int(state["step"]))
+            self._ensure_buffers(p, state, self._mars_buffers(p, group))
+            if "clip_count" not in state:
+                state["clip_count"] = torch.zeros(p.shape[: group["batch_dims"]], dtype=torch.int64, device=p.device)
+            h = self._previous_point_grad(p, grad, state, group, previous_point)
+            pending.append((p, grad, state, hp, variance_reduced_gradient(grad, h, gamma=hp.gamma, beta1=hp.beta1)))
+        self._clip(group, pending)
+        for p, grad, state, hp, c in pending:
+            self._mars_update(p, c, state, group, hp)
+            self._after_update(grad, state, group)
+
+    @staticmethod
+    def _ensure_buffers(p: torch.Tensor, state: dict[str, Any], names: Iterable[str]) -> None:
+        for name in names:
+            if name not in state:
+                state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _previous_point_grad(self, p, grad, state, group, previous_point) -> torch.Tensor:
+        """:math:`h_t` for this estimator; at the first step, :math:`g_1` (paper) or 0 (official)."""
+        estimator = group["estimator"]
+        if estimator == "approx":
+            first = "prev_grad" not in state
+            self._ensure_buffers(p, state, ("prev_grad",))
+            if first and group["first_step"] == "paper":
+                return grad
+            return state["prev_grad"]
+        if estimator == "exact":
+            h = previous_point.get(p) if previous_point is not None else None
+            if h is not None:
+                return h
+        elif "prev_grad" in state:  # exact_lookahead
+            return state["prev_grad"]
+        return grad if group["first_step"] == "paper" else torch.zeros_like(grad)
+
+    def _after_update(self, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        estimator = group["estimator"]
+        if estimator == "approx":
+            remember_gradient(state, grad)
+        elif estimator == "exact_lookahead":
+            if "lookahead_grad" in state:
+                state["prev_grad"] = state.pop("lookahead_grad")
+            else:
+                state.pop("prev_grad", None)
+
+    def _clip(self, group: dict[str, Any], pending: list) -> None:
+        mode = group["clip"]
+        if mode == "none" or not pending:
+            return
+        cs = [entry[4] for entry in pending]
+        clip = clip_tensorwise if mode == "tensor" else clip_globally
+        fired = clip(cs, float(group["clip_threshold"]), group["batch_dims"])
+        for (_, _, state, _, _), mask in zip(pending, fired):
+            state["clip_count"].add_(mask.to(torch.int64))
+
+    # ------------------------------------------------------------------ diagnostics
+    def clip_statistics(self) -> dict[str, float]:
+        """``{"fired": …, "decisions": …, "rate": …}`` summed over every MARS-routed tensor and problem.
+
+        ``decisions`` counts (tensor, problem, step) triples; with ``clip="none"`` nothing fires.
+        """
+        fired = decisions = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                if "clip_count" in state:
+                    fired += int(state["clip_count"].sum())
+                    decisions += int(state["step"]) * state["clip_count"].numel()
+        return {"fired": fired, "decisions": decisions, "rate": fired / decisions if decisions else 0.0}
