@@ -25,6 +25,9 @@ from typing import Any
 class OptimizerInput:
     kwargs: dict[str, Any]
     desc: str = "default"
+    #: True when ``step()`` needs a closure (e.g. MARS-exact evaluates the gradient at two points);
+    #: the battery then steps every optimizer through ``step(closure)`` (torch's ``step_requires_closure``)
+    step_requires_closure: bool = False
 
 
 @dataclass(frozen=True)
