@@ -19,6 +19,12 @@ messages name parameters), ready for any optimizer in :mod:`algorithms`::
     opt = algorithms.make("galore_adamw", groups, lr=1e-2)
 
 Each low-rank optimizer documents the group key that switches a group to dense AdamW (``lowrank``).
+
+:func:`paper_param_groups` ``(name, model, **hyper)`` is the one entry point for "route this model as
+the paper of optimizer ``name`` did": it calls the ``param_groups(model, **hyper)`` function of the
+optimizer's module when the module defines one (every low-rank method and SN-SM do), and otherwise
+returns one group with every trainable parameter (methods that route inside the optimizer, such as
+MARS's 2-D rule, or that have no routing at all, such as Adam).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import torch.nn as nn
 
 from ._validation import check_choice
 
-__all__ = ["RULES", "BLOCK_MARKERS", "HEAD_NAMES", "split_parameters", "param_groups"]
+__all__ = ["RULES", "BLOCK_MARKERS", "HEAD_NAMES", "split_parameters", "param_groups", "paper_param_groups"]
 
 RULES = ("attn_mlp", "all_linear", "all_2d")
 BLOCK_MARKERS = ("attn", "attention", "mlp", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "fc1", "fc2")
@@ -79,3 +85,18 @@ def param_groups(
         if members:
             groups.append({"params": [p for _, p in members], "param_names": [n for n, _ in members], **options})
     return groups
+
+
+def paper_param_groups(name: str, model: nn.Module, **hyper: Any) -> list[dict[str, Any]]:
+    """Parameter groups of ``model`` routed as the paper of registry optimizer ``name`` did (see module doc)."""
+    import sys
+
+    from ._registry import REGISTRY
+
+    if name not in REGISTRY:
+        raise ValueError(f"unknown optimizer {name!r}; registered: {sorted(REGISTRY)}")
+    routing = getattr(sys.modules[REGISTRY[name].__module__], "param_groups", None)
+    if routing is not None:
+        return routing(model, **hyper)
+    members = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for _, p in members], "param_names": [n for n, _ in members], **hyper}]

@@ -1,14 +1,14 @@
 """Per-method recipes for the GPU run: registry name, learning rate, hyperparameters, routing.
 
-Routing follows each paper (gpu-validation.md "Pitfalls"):
-* ``dense``   — every parameter in one group (Adam/AdamW baseline);
-* ``blocks``  — attention and MLP linear weights in the method's low-rank group; embeddings,
-  lm_head and norms in a dense AdamW group (GaLore, Fira, LDAdam, AdaRankGrad);
-* ``linear``  — every nn.Linear weight including lm_head in the method's group; the rest Adam (SN-SM);
-* ``mars``    — 2-D tensors MARS, everything else AdamW with the 1-D settings (official MARS rule).
+Routing follows each paper through :func:`algorithms.grouping.paper_param_groups` (gpu-validation.md
+"Pitfalls"): GaLore, Fira, LDAdam and AdaRankGrad project the attention and MLP linear weights and
+keep embeddings, lm_head and norms on dense AdamW; SN-SM puts every nn.Linear weight (lm_head
+included) in its SN(+SM) group and the rest on Adam; MARS routes inside the optimizer (exactly 2-D
+tensors get MARS, everything else AdamW with the 1-D settings, the official rule); Adam is one group.
 
-Learning rates are the papers' 60M-scale choices where they exist (cited per entry); no per-method
-tuning was done here, which the results file states.
+Learning rates and method settings are the papers' 60M-scale choices where they exist, cited per
+entry. No per-method tuning was done here, and the results file says so: a ranking at this budget
+is an early-training comparison, not a reproduction of any paper's table.
 """
 
 from __future__ import annotations
@@ -19,23 +19,64 @@ import torch
 import torch.nn as nn
 
 import algorithms
+from algorithms.grouping import paper_param_groups
 
 RECIPES: dict[str, dict[str, Any]] = {
-    "adam": {"registry": "adam", "lr": 1e-3, "hyper": {"betas": (0.9, 0.999), "weight_decay": 0.0},
-             "routing": "dense", "source": "GaLore Table 2 full-rank baseline lr 1e-3"},
+    "adam": {
+        "registry": "adam", "lr": 1e-3, "hyper": {"betas": (0.9, 0.999)}, "group": {},
+        "source": "GaLore Table 2 full-rank baseline (lr 1e-3, betas (0.9, 0.999))",
+    },
+    "galore_adamw": {
+        "registry": "galore_adamw", "lr": 1e-2, "hyper": {"variant": "official"},
+        "group": {"rank": 128, "update_proj_gap": 200, "scale": 0.25},
+        "source": "GaLore §5 / Table 2 (60M): rank 128, T 200, alpha 0.25, lr 1e-2; authors' code conventions",
+    },
+    "fira_adamw": {
+        "registry": "fira_adamw", "lr": 1e-2, "hyper": {"variant": "official"},
+        "group": {"rank": 128, "update_proj_gap": 200, "scale": 0.25},
+        "source": "Fira follows GaLore's 60M setting (rank 128, T 200, alpha 0.25, lr 1e-2); authors' code",
+    },
+    "ldadam": {
+        "registry": "ldadam", "lr": 1e-3, "hyper": {"variant": "official", "betas": (0.908, 0.99)},
+        "group": {"rank": 128, "rho": 0.908},
+        "source": "LDAdam C4 script (lr 1e-3, betas (0.908, 0.99), rho 0.908); rank 128 as GaLore 60M (the script's 8 is for 350M)",
+    },
+    "adarankgrad": {
+        "registry": "adarankgrad", "lr": 1e-2, "hyper": {},
+        "group": {"max_rank": 128, "min_rank": 8, "scale": 0.25, "max_steps_per_subspace": 200},
+        "source": "no verified paper values (adarankgrad.md B3): GaLore's 60M lr/alpha/T with max rank 128; toolkit defaults otherwise",
+    },
+    "adam_sn": {
+        "registry": "adam_sn", "lr": 5e-2, "hyper": {}, "group": {"subset_size": "heuristics"},
+        "source": "SN-SM examples.sh LLaMA-60M AdamSN lr 5e-2, heuristic subsets",
+    },
+    "adam_sn_sm": {
+        "registry": "adam_sn_sm", "lr": 5e-2, "hyper": {},
+        "group": {"rank": 128, "update_proj_gap": 100, "subset_size": "heuristics"},
+        "source": "SN-SM examples.sh LLaMA-60M AdamSNSM lr 5e-2, rank 128, gap 100 (the effective one), heuristics",
+    },
+    "mars_adamw": {
+        "registry": "mars_adamw", "lr": 6e-3, "hyper": {"betas": (0.95, 0.99), "gamma": 0.025}, "group": {},
+        "source": "MARS GPT-2 small config (lr 6e-3, betas (0.95, 0.99), gamma 0.025, approximate; lr_1d = lr/2)",
+    },
 }
 
 
-def block_linear_weights(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(attention/MLP linear weights inside the blocks, everything else)."""
-    lowrank = [m.weight for name, m in model.named_modules() if isinstance(m, nn.Linear) and name.startswith("layers.")]
-    ids = {id(p) for p in lowrank}
-    return lowrank, [p for p in model.parameters() if id(p) not in ids]
+RANK_KEYS = ("rank", "max_rank")
 
 
-def build_optimizer(name: str, model: nn.Module) -> tuple[torch.optim.Optimizer, str]:
+def build_optimizer(name: str, model: nn.Module, rank: int | None = None) -> tuple[torch.optim.Optimizer, str]:
+    """The optimizer of recipe ``name`` on ``model``, with its paper routing; returns (optimizer, routing label).
+
+    ``rank`` overrides the recipe's rank (``rank``/``max_rank``; ``min_rank`` is capped by it), for models
+    narrower than the recipe's rank (the CPU plumbing run)."""
     recipe = RECIPES[name]
-    if recipe["routing"] == "dense":
-        opt = algorithms.make(recipe["registry"], model.parameters(), lr=recipe["lr"], **recipe["hyper"])
-        return opt, "dense"
-    raise ValueError(f"unknown routing {recipe['routing']!r}")
+    group = dict(recipe["group"])
+    if rank is not None:
+        group.update({k: rank for k in RANK_KEYS if k in group})
+        if "min_rank" in group:
+            group["min_rank"] = min(group["min_rank"], rank)
+    groups = paper_param_groups(recipe["registry"], model, **group)
+    opt = algorithms.make(recipe["registry"], groups, lr=recipe["lr"], **recipe["hyper"])
+    label = " | ".join(f"{len(g['params'])} tensors {({k: v for k, v in g.items() if k in ('lowrank', 'rank', 'max_rank')}) or ''}".strip() for g in groups)
+    return opt, label

@@ -58,7 +58,7 @@ def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_s
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     model = Llama(cfg).to(device)
-    opt, routing = build_optimizer(name, model)
+    opt, routing = build_optimizer(name, model, rank=args.rank)
     base_lrs = [g["lr"] for g in opt.param_groups]
     data_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
@@ -121,6 +121,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--tiny", action="store_true", help="a 2-layer model for plumbing checks on CPU")
+    ap.add_argument("--rank", type=int, default=None, help="override every recipe's rank (tiny models)")
     args = ap.parse_args(argv)
     cfg = TINY if args.tiny else LlamaConfig()
     lang = HMMLanguage(HMMSpec(), device=args.device)

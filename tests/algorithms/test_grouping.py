@@ -71,3 +71,20 @@ def test_groups_work_with_a_torch_optimizer():
 def test_unknown_rule():
     with pytest.raises(ValueError, match="rule"):
         split_parameters(TinyLM(), "everything")
+
+
+def test_paper_param_groups_dispatches_to_the_method_module():
+    from algorithms.grouping import paper_param_groups
+
+    model = TinyLM()
+    dense = paper_param_groups("adam", model, weight_decay=0.1)
+    assert len(dense) == 1 and dense[0]["weight_decay"] == 0.1
+    assert len(dense[0]["params"]) == sum(1 for p in model.parameters() if p.requires_grad)
+    import algorithms
+
+    for name in algorithms.REGISTRY:
+        groups = paper_param_groups(name, model)
+        ids = [id(p) for g in groups for p in g["params"]]
+        assert sorted(ids) == sorted(id(p) for p in model.parameters() if p.requires_grad), name
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        paper_param_groups("nope", model)
