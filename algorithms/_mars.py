@@ -454,7 +454,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
                     "closure: estimator='exact' evaluates the gradient at x_t and x_{t-1} on the same minibatch "
                     "and needs step(closure); see the algorithms._mars docstring"
                 )
-            loss, previous_point = self._evaluate_at_two_points(closure)
+            loss, previous_point, current = self._evaluate_at_two_points(closure)
         else:
             loss = None
             if closure is not None:
@@ -463,9 +463,23 @@ class MarsOptimizerBase(ReferenceOptimizer):
             self._screen_gradients()
             if estimator == "exact_lookahead":
                 self._check_lookahead_available()
-        for position, group in enumerate(self.param_groups):
-            self._step_mars_group(position, group, previous_point)
+        # resolve every schedule first, so that a bad scheduled value raises before any state changes
+        resolved = [self._resolve_group(position, group) for position, group in enumerate(self.param_groups)]
+        if estimator == "exact":
+            self._store_previous_points(current, previous_point)
+        for group, hyper in zip(self.param_groups, resolved):
+            self._step_mars_group(group, hyper, previous_point)
         return loss
+
+    def _resolve_group(self, position: int, group: dict[str, Any]) -> dict[torch.Tensor, _Hyper]:
+        """This step's hyperparameters for every MARS-routed parameter of ``group`` that has a gradient."""
+        hyper = {}
+        for p in group["params"]:
+            if p.grad is not None and uses_mars_rule(p, group):
+                state = self.state[p]
+                step = int(state["step"]) + 1 if "step" in state else 1
+                hyper[p] = self._hyperparameters(position, group, step)
+        return hyper
 
     def _all_params(self) -> list[torch.Tensor]:
         return [p for g in self.param_groups for p in g["params"]]
@@ -476,11 +490,12 @@ class MarsOptimizerBase(ReferenceOptimizer):
         with torch.enable_grad():
             return closure()
 
-    def _evaluate_at_two_points(self, closure: Callable[[], Any]) -> tuple[Any, dict[torch.Tensor, torch.Tensor | None]]:
+    def _evaluate_at_two_points(self, closure: Callable[[], Any]) -> tuple[Any, dict, dict]:
         """Exact estimator: gradients at x_{t-1} (then restored) and at x_t, all on the closure's minibatch.
 
-        Returns the loss at x_t and ``{p: h_t}`` for every parameter that has a stored x_{t-1}
-        (``None`` when the closure gave it no gradient there). No optimizer state changes here.
+        Returns the loss at x_t, ``{p: h_t}`` for every parameter that has a stored x_{t-1} (``None``
+        when the closure gave it no gradient there) and ``{p: copy of x_t}`` for those parameters.
+        No optimizer state changes here.
         """
         movers = [p for p in self._all_params() if "x_prev" in self.state[p]]
         current = {p: p.detach().clone() for p in movers}
@@ -501,12 +516,15 @@ class MarsOptimizerBase(ReferenceOptimizer):
         loss = self._call_closure(closure)
         self._screen_gradients()
         self._screen_previous_point(previous_point)
-        for p in movers:  # x_{t-1} <- x_t (skipped parameters keep their unchanged value)
-            self.state[p]["x_prev"] = current[p]
+        return loss, previous_point, current
+
+    def _store_previous_points(self, current: dict, previous_point: dict) -> None:
+        """x_{t-1} <- x_t for the next step (parameters skipped this step keep their unchanged value)."""
+        for p, x in current.items():
+            self.state[p]["x_prev"] = x
         for p in self._all_params():
             if p.grad is not None and p not in previous_point:
                 self.state[p]["x_prev"] = p.detach().clone()
-        return loss, previous_point
 
     def _screen_previous_point(self, previous_point: dict[torch.Tensor, torch.Tensor | None]) -> None:
         cls = type(self).__name__
@@ -556,7 +574,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 if p.grad is not None and uses_mars_rule(p, group):
                     self.state[p]["lookahead_grad"] = p.grad.detach().clone()
 
-    def _step_mars_group(self, position: int, group: dict[str, Any], previous_point: dict | None) -> None:
+    def _step_mars_group(self, group: dict[str, Any], hyper: dict[torch.Tensor, _Hyper], previous_point: dict | None) -> None:
         pending = []
         for p in group["params"]:
             if p.grad is None:
@@ -570,7 +588,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 self._ensure_buffers(p, state, ("exp_avg", "exp_avg_sq"))
                 adamw_fallback_update(p, grad, state, group)
                 continue
-            hp = self._hyperparameters(position, group, int(state["step"]))
+            hp = hyper[p]
             self._ensure_buffers(p, state, self._mars_buffers(p, group))
             if "clip_count" not in state:
                 state["clip_count"] = torch.zeros(p.shape[: group["batch_dims"]], dtype=torch.int64, device=p.device)
