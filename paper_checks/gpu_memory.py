@@ -11,6 +11,9 @@ fp32 weights), routes the parameters as the paper did (:mod:`algorithms.grouping
 * ``before``: ``torch.cuda.memory_allocated()`` just before the step (weights + gradients + states);
 * ``peak``: ``torch.cuda.max_memory_allocated()`` during the step (statistics reset just before it);
 * ``after``: ``memory_allocated()`` after the step (+ newly created states on the first step);
+* ``tensor_peak``: the net peak of tensor allocations that ATen sees during the same step
+  (:class:`verify.memory.transient.AllocationTracker`); ``transient − tensor_peak`` is what the
+  allocator adds (512-byte rounding) plus kernel workspaces (cuSOLVER, cuBLAS);
 
 and reports the step's **transient** ``peak − before`` and its **peak above weights + gradients**
 ``peak − weights − grads``. Predictions come from the sympy formulas (verify/memory/formulas.py):
@@ -43,6 +46,7 @@ from paper_checks.gpu_lm.model import Llama, LlamaConfig
 from verify.memory.formulas import param_memory
 from verify.memory.measure import compare_state, runtime_quantities
 from verify.memory.models import PAPER_ROUTING, routed_groups
+from verify.memory.transient import AllocationTracker, state_tensors
 
 __all__ = ["TINY", "ALLOCATOR_BLOCK", "EXTRA", "CudaProbe", "predicted", "measure_algorithm", "main"]
 
@@ -132,13 +136,17 @@ def measure_algorithm(name: str, cfg: LlamaConfig, *, device: torch.device, step
         if cuda:
             probe.reset_peak()
         t0 = time.perf_counter()
-        opt.step()
+        tracker = AllocationTracker(state_tensors(opt))
+        with tracker:  # ATen-visible tensor allocations (no kernel workspaces, no allocator rounding)
+            opt.step()
         peak = probe.peak() if cuda else None
         seconds = time.perf_counter() - t0
         after = probe.allocated() if cuda else None
         pred = predicted(opt, name)
         rec = {"step": step, "seconds": seconds, "weights_bytes": weights, "grads_bytes": grads,
-               "before_bytes": before, "peak_bytes": peak, "after_bytes": after, **{f"predicted_{k}": v for k, v in pred.items()}}
+               "before_bytes": before, "peak_bytes": peak, "after_bytes": after,
+               "tensor_peak_bytes": tracker.peak, "tensor_end_bytes": tracker.current,
+               **{f"predicted_{k}": v for k, v in pred.items()}}
         if cuda:
             rec["transient_bytes"] = peak - before
             rec["peak_above_weights_and_grads_bytes"] = peak - weights - grads
@@ -163,6 +171,8 @@ def measure_algorithm(name: str, cfg: LlamaConfig, *, device: torch.device, step
         first = records[0]
         out["summary"] = {
             "max_transient_bytes": worst["transient_bytes"],
+            "max_tensor_peak_bytes": max(r["tensor_peak_bytes"] for r in steady),
+            "workspace_and_rounding_bytes": worst["transient_bytes"] - worst["tensor_peak_bytes"],
             "predicted_transient_bytes": worst["predicted_transient_bytes"],
             "transient_ratio_measured_to_predicted": (worst["transient_bytes"] / worst["predicted_transient_bytes"]
                                                       if worst["predicted_transient_bytes"] else None),

@@ -57,6 +57,7 @@ def test_fake_probe_bookkeeping():
         assert rec["transient_bytes"] == rec["peak_bytes"] - rec["before_bytes"] == 500
         assert rec["peak_above_weights_and_grads_bytes"] == rec["peak_bytes"] - rec["weights_bytes"] - rec["grads_bytes"]
         assert rec["state_growth_bytes"] == 10
+        assert rec["tensor_peak_bytes"] == rec["predicted_transient_bytes"] or rec["step"] == 1  # Adam: exact
         assert rec["predicted_peak_above_weights_and_grads_bytes"] == (
             rec["predicted_state_bytes_allocator_rounded"] + rec["predicted_transient_bytes"])
     s = out["summary"]

@@ -109,7 +109,9 @@ def test_paper_comparison_verdicts():
     for c in cells:
         assert c["reason"], c
         if c["source"].startswith("MARS"):
-            assert c["verdict"] == "match"
+            # the official/minimal per-element counts reproduce 1.5x and 2x; the toolkit's exact estimator keeps
+            # one buffer (x_prev) where the official code keeps two, so it is 1.5x, a documented mismatch
+            assert c["verdict"] == ("mismatch" if c["entry"] == "mars_adamw exact (toolkit)" else "match"), c
     consensus = out["implied_parameter_counts"]
     assert consensus["llama-350m"]["GiB"]["config_inside"]
     assert not consensus["llama-1b"]["GB"]["config_inside"] and consensus["llama-1b"]["GB"]["interval"] is not None

@@ -5,6 +5,7 @@
     verify memory --compare                   # the papers' tables, cell by cell, with the reasons
     verify memory --check                     # measured state == formula, exactly, for every registered algorithm
     verify memory --write results/memory      # model_totals.json and paper_comparison.json
+    verify memory --transients results/memory # step transients on CPU vs the formulas (cpu_transients.json)
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compare", action="store_true", help="compare with the papers' tables")
     parser.add_argument("--check", action="store_true", help="measured state == formula for every registered algorithm")
     parser.add_argument("--write", metavar="DIR", default=None, help="write model_totals.json and paper_comparison.json")
+    parser.add_argument("--transients", metavar="DIR", default=None,
+                        help="measure step transients on CPU vs the formulas; write DIR/cpu_transients.json")
 
 
 def _small_rank_kwargs(cls) -> dict:
@@ -67,6 +70,25 @@ def _check() -> int:
     return 1 if failed else 0
 
 
+def _transients(out_dir: str) -> int:
+    import json
+    from pathlib import Path
+
+    from verify.memory.transient import transient_report
+
+    report = transient_report()
+    print(f"{'algorithm':<22} {'shape':<11} {'route':<10} {'measured B':>11} {'predicted B':>12} {'ratio':>6}")
+    for r in report["rows"]:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['algorithm']:<22} {'x'.join(map(str, r['shape'])):<11} {r['route']:<10} "
+              f"{r['measured_peak_bytes']:>11,} {r['predicted_bytes']:>12,} {ratio:>6}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cpu_transients.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out / 'cpu_transients.json'}")
+    return 0
+
+
 def run(args) -> int:
     import json
 
@@ -74,6 +96,8 @@ def run(args) -> int:
 
     if args.check:
         return _check()
+    if args.transients:
+        return _transients(args.transients)
     if args.write:
         for path in write_results(args.write, bytes_per_element=DTYPE_BYTES[args.dtype]):
             print(f"wrote {path}")

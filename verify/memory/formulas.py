@@ -35,10 +35,15 @@ What is counted (one :class:`Term` per state tensor, keyed by its state key)
 separately ("with/without projectors"); counters, generator states and logs are bookkeeping and
 never in the papers' numbers.
 
-Transient buffers (:class:`Term` with kind ``"transient"``, in :attr:`ParamMemory.transients`) are the
-temporaries alive at the peak of one parameter's update, read off the update math; the walker cannot
-see them. They are estimates used for the GPU peak prediction (paper_checks/gpu_memory.py), not
-asserted exactly; decomposition workspaces of LAPACK/cuSOLVER are not modelled.
+Transient buffers (in :attr:`ParamMemory.transients`) are the temporaries alive at the peak of one
+parameter's update, read off the update math; the walker cannot see them. Kind ``"transient"`` is the
+peak of an ordinary step, kind ``"refresh_transient"`` the peak of a subspace refresh (an SVD: its
+outputs ``mμ + μ + μn`` plus the ``2mn`` input copies LAPACK's driver makes through ATen, and the new
+basis next to the old one); :meth:`ParamMemory.transient_elements` is the larger of the two phases.
+Replacing a state tensor by a new one (LDAdam every step) counts the new tensor as transient until the
+old one is freed. They are predictions for paper_checks/gpu_memory.py, checked on CPU against
+:mod:`verify.memory.transient` (results/memory/cpu_transients.json), not asserted exactly: decomposition
+workspaces allocated inside LAPACK/cuSOLVER kernels are not modelled.
 """
 
 from __future__ import annotations
@@ -63,14 +68,14 @@ MU = sympy.Min(m, n)
 MX = sympy.Max(m, n)
 
 KINDS = ("moment", "subset_accumulator", "projector", "indices", "error_feedback", "scalar", "counter", "rng",
-         "bookkeeping", "transient")
+         "bookkeeping", "transient", "refresh_transient")
 PAPER_KINDS = frozenset({"moment", "subset_accumulator", "scalar"})
 PROJECTOR_KINDS = frozenset({"projector", "indices"})
 BOOKKEEPING_KINDS = frozenset({"counter", "rng", "bookkeeping"})
 
 #: bytes of ``torch.Generator.get_state()``: CPU mt19937 (624 words + bookkeeping) and CUDA Philox
 RNG_STATE_BYTES = {"cpu": 5056, "cuda": 16}
-DTYPE_BYTES = {"int64": 8, "uint8": 1}
+DTYPE_BYTES = {"int64": 8, "uint8": 1, "bfloat16": 2, "float16": 2, "float32": 4, "float64": 8}
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,8 @@ class Term:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        if self.dtype not in ("param", "int64", "uint8"):
-            raise ValueError(f"dtype must be 'param', 'int64' or 'uint8', got {self.dtype!r}")
+        if self.dtype != "param" and self.dtype not in DTYPE_BYTES:
+            raise ValueError(f"dtype must be 'param' or one of {tuple(DTYPE_BYTES)}, got {self.dtype!r}")
 
     def element_size(self, param_bytes: int) -> int:
         return param_bytes if self.dtype == "param" else DTYPE_BYTES[self.dtype]
@@ -121,11 +126,16 @@ class ParamMemory:
     def by_key(self) -> dict[str, Term]:
         return {t.key: t for t in self.terms}
 
+    def _phase(self, kind: str, param_bytes: int | None) -> int:
+        return sum(self.count(t) * (1 if param_bytes is None else t.element_size(param_bytes))
+                   for t in self.transients if t.kind == kind)
+
     def transient_elements(self) -> int:
-        return sum(self.count(t) for t in self.transients)
+        """Peak temporaries of one update: the larger of an ordinary step and a refresh."""
+        return max(self._phase("transient", None), self._phase("refresh_transient", None))
 
     def transient_bytes(self, param_bytes: int) -> int:
-        return sum(self.count(t) * t.element_size(param_bytes) for t in self.transients)
+        return max(self._phase("transient", param_bytes), self._phase("refresh_transient", param_bytes))
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"key": t.key, "formula": str(t.elements), "elements": self.count(t), "dtype": t.dtype, "kind": t.kind,
@@ -198,6 +208,10 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
     "ldadam": {"rank": 16, "proj_side": "std", "square_side": "left", "proj_method": "power_iteration",
                "error_feedback": True, "variant": "paper"},
     "adarankgrad": {"min_rank": 1, "max_rank": 128, "svd": "randomized", "proj_side": "std", "square_side": "left"},
+    "lion": {},
+    "mars_adamw": {"variant": "paper", "estimator": "approx", "routing": "official", "preconditioner": "adam"},
+    "mars_lion": {"variant": "paper", "estimator": "approx", "routing": "official"},
+    "mars_shampoo": {"variant": "paper", "estimator": "approx", "routing": "official"},
 }
 
 #: variant-dependent choices (galore.md §B1 table; sn-sm.md §1.5 variants)
@@ -295,7 +309,12 @@ def _sgd(ctx: _Context):
     terms = [_STEP]
     if ctx.get("momentum") != 0:
         terms.append(Term("momentum_buffer", B * p, "param", "moment", "heavy-ball / EMA buffer"))
-    return "dense", terms, [Term("weight_decay_gradient", B * p, "param", "transient", "g + λx when λ > 0")]
+    transients = []
+    if ctx.get("weight_decay"):
+        transients.append(Term("weight_decay_gradient", B * p, "param", "transient", "g + λx"))
+    if ctx.get("momentum") and ctx.get("momentum_type") == "ema" and ctx.get("bias_correction"):
+        transients.append(Term("bias_corrected_momentum", B * p, "param", "transient", "b / (1 − μ^t)"))
+    return "dense", terms, transients  # heavy ball and plain SGD update in place
 
 
 @formula("adam")
@@ -327,10 +346,17 @@ def _subset_terms(ctx: _Context, rule: Any, key: str, note: str) -> list[Term]:
     return [Term(key, count, "param", "subset_accumulator", note)]
 
 
+def _subset_sums(ctx: _Context) -> Term:
+    """The per-subset sums of squares (and their square roots) of one step: ``B · p/k`` (set by _subset_terms)."""
+    count = B * p / k if ctx.numel else sympy.Integer(0)
+    return Term("subset_sums", count, "param", "transient", "‖g_Ψ‖² per subset")
+
+
 @formula("adagrad_subset_norm")
 def _adagrad_subset_norm(ctx: _Context):
     terms = [_STEP, *_subset_terms(ctx, ctx.get("subset_size"), "sum_sq", "sn-sm.md §3: c = p/k accumulators")]
-    return "dense", terms, [Term("gradient_squares_and_step", 2 * B * p, "param", "transient", "g², g / denominator")]
+    return "dense", terms, [Term("squares_then_quotient", B * p, "param", "transient", "g² (then g / denominator)"),
+                            _subset_sums(ctx)]
 
 
 @formula("adam_sn")
@@ -340,13 +366,15 @@ def _adam_sn(ctx: _Context):
     if beta1 != 0:
         terms.append(Term("exp_avg", B * p, "param", "moment", "sn-sm.md §3: full first moment mn"))
     terms += _subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "sn-sm.md §3: AdamSN mn + M (heuristics) or mn + mn/k")
-    return "dense", terms, [Term("sn_direction_temporaries", 3 * B * p, "param", "transient", "g², m / denominator, scaled")]
+    return "dense", terms, [Term("quotient_and_scaled", 2 * B * p, "param", "transient", "m / denominator, scaled"),
+                            _subset_sums(ctx)]
 
 
 @formula("rmsprop_sn")
 def _rmsprop_sn(ctx: _Context):
     terms = [_STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "sn-sm.md §3: RMSPropSN M (heuristics)")]
-    return "dense", terms, [Term("sn_direction_temporaries", 3 * B * p, "param", "transient", "g², g / denominator, scaled")]
+    return "dense", terms, [Term("quotient_and_scaled", 2 * B * p, "param", "transient", "g / denominator, scaled"),
+                            _subset_sums(ctx)]
 
 
 # ----------------------------------------------------------------------------- Subspace-Momentum
@@ -380,23 +408,36 @@ def _sm_terms(ctx: _Context, beta1: float) -> list[Term]:
     return terms
 
 
-def _sm_transients(ctx: _Context) -> list[Term]:
+def _svd_refresh(ctx: _Context, proj_dim: sympy.Expr) -> list[Term]:
+    """The peak of an SVD refresh (module docstring): outputs, LAPACK's input copies, the new basis."""
+    return [Term("svd_outputs", B * (m * MU + MU + MU * n), "param", "refresh_transient", "U, S, Vh (thin)"),
+            Term("svd_input_copies", 2 * B * m * n, "param", "refresh_transient", "LAPACK driver copies of G"),
+            Term("new_basis", B * proj_dim * r, "param", "refresh_transient", "the new basis beside the old one")]
+
+
+def _sm_transients(ctx: _Context, beta1: float) -> list[Term]:
     side, rank = _sm_layout(ctx)
+    if beta1 == 0 or rank == 0:
+        return [Term("orthogonal_is_gradient", sympy.Integer(0), "param", "transient", "no subspace: g itself")]
     ctx.values[r] = rank
-    other = n if side == "left" else m
-    return [Term("projected_gradient", B * r * other, "param", "transient", "P g"),
-            Term("lifted_and_orthogonal", 3 * B * m * n, "param", "transient", "Pᵀm, P Pᵀ g, g − P Pᵀ g")]
+    steady = [Term("lifted_orthogonal_numerator", 4 * B * m * n, "param", "transient",
+                   "Pᵀm, P Pᵀ g, g − P Pᵀ g, their sum")]
+    if ctx.get("proj_type") != "svd":
+        return steady
+    return steady + _svd_refresh(ctx, m if side == "left" else n)
 
 
 @formula("subspace_momentum")
 def _subspace_momentum(ctx: _Context):
     beta1 = ctx.get("momentum")
     if ctx.lowrank():
-        return "projected", [_STEP, *_sm_terms(ctx, beta1)], _sm_transients(ctx)
+        return "projected", [_STEP, *_sm_terms(ctx, beta1)], _sm_transients(ctx, beta1)
     terms = [_STEP]
     if beta1 != 0:
         terms.append(Term("momentum_buffer", B * p, "param", "moment", "dense EMA momentum (SGD outside the SM group)"))
-    return "dense", terms, [Term("bias_corrected_momentum", B * p, "param", "transient", "b / (1 − β^t)")]
+    transients = [Term("bias_corrected_momentum", B * p, "param", "transient", "b / (1 − β^t)")] \
+        if beta1 != 0 and ctx.get("bias_correction") else []
+    return "dense", terms, transients
 
 
 @formula("adam_sn_sm")
@@ -405,8 +446,9 @@ def _adam_sn_sm(ctx: _Context):
     if ctx.lowrank():
         terms = [_STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "memory.md §1: AdamSNSM ... + M (SN accumulators)")]
         terms += _sm_terms(ctx, beta1)
-        return "projected", terms, _sm_transients(ctx) + [
-            Term("sn_denominator_and_step", 2 * B * m * n, "param", "transient", "g², numerator / denominator")]
+        transients = [t for t in _sm_transients(ctx, beta1)]
+        transients += [Term("sn_quotient", B * m * n, "param", "transient", "numerator / denominator"), _subset_sums(ctx)]
+        return "projected", terms, transients
     terms = [_STEP]
     if beta1 != 0:
         terms.append(Term("exp_avg", B * p, "param", "moment", "dense Adam outside the SN+SM group (memory.md: 2p)"))
@@ -436,11 +478,17 @@ def _subspace_adam_terms(ctx: _Context, side: str, rank: int, note: str) -> list
     ]
 
 
-def _galore_transients(ctx: _Context, extra_full: int) -> list[Term]:
-    """R, N (subspace size) and the lifted update (full size), plus ``extra_full`` more full-size buffers."""
-    other = n if _galore_layout(ctx)[0] == "left" else m
-    return [Term("subspace_temporaries", 3 * B * r * other, "param", "transient", "R = PᵀG, denominator, N"),
-            Term("full_size_temporaries", (1 + extra_full) * B * m * n, "param", "transient", "lifted update P N (+ Fira residual)")]
+def _galore_transients(ctx: _Context, fira: bool) -> list[Term]:
+    """Ordinary step: R and N (subspace size) and the lifted update P N (full size); Fira adds the residual
+    S (full size) and its per-column factors. Refresh: the SVD (:func:`_svd_refresh`)."""
+    side = _galore_layout(ctx)[0]
+    other, proj_dim = (n, m) if side == "left" else (m, n)
+    steady = [Term("subspace_temporaries", 2 * B * r * other, "param", "transient", "R = PᵀG, N"),
+              Term("lifted_update", B * m * n, "param", "transient", "P N")]
+    if fira:
+        steady += [Term("residual", B * m * n, "param", "transient", "S = G − P R, scaled, limited"),
+                   Term("scaling_factors", B * other, "param", "transient", "one factor per column of the subspace step")]
+    return steady + _svd_refresh(ctx, proj_dim)
 
 
 @formula("galore_adamw")
@@ -449,7 +497,7 @@ def _galore(ctx: _Context):
         return "dense", [_STEP, *_dense_adam_terms("galore.md §B3: dense 2p")], _adam_transients()
     side, rank = _galore_layout(ctx)
     terms = [_STEP, *_subspace_adam_terms(ctx, side, rank, "galore.md §B3 / memory.md §1: rμ + 2rM")]
-    return "projected", terms, _galore_transients(ctx, 0)
+    return "projected", terms, _galore_transients(ctx, fira=False)
 
 
 @formula("fira_adamw")
@@ -459,7 +507,7 @@ def _fira(ctx: _Context):
     side, rank = _galore_layout(ctx)
     terms = [_STEP, *_subspace_adam_terms(ctx, side, rank, "fira.md §A3: rμ + 2rM + 1"),
              Term("residual_norm", B * sympy.Integer(1), "param", "scalar", "fira.md §A3: the scalar ‖S_{t−1}‖")]
-    return "projected", terms, _galore_transients(ctx, 3)  # S, scaled S, limited S
+    return "projected", terms, _galore_transients(ctx, fira=True)
 
 
 @formula("ldadam")
@@ -484,8 +532,12 @@ def _ldadam(ctx: _Context):
         terms.append(_RNG)
     other = n if side == "left" else m
     proj_dim = m if side == "left" else n
-    transients = [Term("second_basis_and_Q", B * (proj_dim * r + r * r), "param", "transient", "ldadam.md §A3: P_t, Q_t"),
-                  Term("b_and_full_temporaries", 3 * B * m * n, "param", "transient", "ldadam.md §A3: a_t, b_t, new EF"),
+    ef = 1 if ctx.get("error_feedback") else 0
+    transients = [Term("new_state", B * (proj_dim * r + 2 * r * other + ef * m * n), "param", "transient",
+                       "ldadam.md §A3: P_t, M, V (and e_{t+1}) are new tensors, the old ones freed after the step"),
+                  Term("Q", B * r * r, "param", "transient", "ldadam.md §A3: Q_t = P_tᵀP_{t−1}"),
+                  Term("full_size_temporaries", 5 * B * m * n, "param", "transient",
+                       "a_t, P_{t−1}M_{t−1}, b_t, P_t ĝ, P_t M̃ (ldadam.md §A1 steps 0–4)"),
                   Term("subspace_temporaries", 4 * B * r * other, "param", "transient", "ĝ, M̃, Ṽ, D")]
     return "projected", terms, transients
 
@@ -506,8 +558,106 @@ def _adarankgrad(ctx: _Context):
     width = min(int(ctx.get("max_rank")) + int(ctx.group.get("oversampling", 10) or 0), mm, nn)
     other = n if side == "left" else m
     proj_dim = m if side == "left" else n
-    transients = [Term("old_basis_at_refresh", B * proj_dim * r, "param", "transient", "adarankgrad.md §B4: old Q"),
-                  Term("sketch", B * width * (mm + nn), "param", "transient", "adarankgrad.md §B4: Y m·(r_max+p), B (r_max+p)·n"),
-                  Term("subspace_temporaries", 3 * B * r * other, "param", "transient", "Ĝ, denominator, N"),
+    transients = [Term("subspace_temporaries", 2 * B * r * other, "param", "transient", "Ĝ, N"),
                   Term("lifted_update", B * m * n, "param", "transient", "Q N")]
+    if ctx.get("svd") == "randomized":
+        transients += [Term("new_basis", B * proj_dim * r, "param", "refresh_transient", "adarankgrad.md §B4: old and new Q"),
+                       Term("sketch", B * width * (mm + nn), "param", "refresh_transient",
+                            "adarankgrad.md §B4: Y m·(r_max+p), B (r_max+p)·n"),
+                       Term("sketch_factors", 4 * B * width * (mm + nn), "param", "refresh_transient",
+                            "Ω, the power-iteration products and their QR factors, B = QᵀG and its SVD, U = Q U_B "
+                            "(an estimate: about four more sketch-sized buffers at the peak)")]
+    else:
+        transients += _svd_refresh(ctx, proj_dim)
     return "projected", terms, transients
+
+
+# ----------------------------------------------------------------------------- Lion and MARS
+@formula("lion")
+def _lion(ctx: _Context):
+    """Lion (Chen et al. 2023, Algorithm 2): one EMA buffer (mars.md §6: the bitsandbytes reference)."""
+    return "dense", [_STEP, Term("exp_avg", B * p, "param", "moment", "Lion: m (1 per element)")], \
+        [Term("interpolation_and_sign", 2 * B * p, "param", "transient", "β1 m + (1 − β1) g, its sign")]
+
+
+#: mars.md §1.7 / the toolkit's variant table: ``optimize_1d`` per variant
+_MARS_VARIANT = {"paper": {"optimize_1d": True}, "official": {"optimize_1d": False}}
+
+
+def _mars_rule(ctx: _Context) -> tuple[bool, bool]:
+    """``(uses the MARS rule, is a matrix)`` under the group's ``routing`` / ``optimize_1d`` (mars.md §1.7):
+    ``routing="official"`` counts exactly-2-D tensors as matrices (the code's ``grad.ndim == 2``), ``"ours"``
+    every tensor with two or more dimensions."""
+    ndim = len(ctx.problem)
+    matrix = ndim == 2 if (ctx.group.get("routing") or "official") == "official" else ndim >= 2
+    optimize_1d = ctx.group.get("optimize_1d")
+    if optimize_1d is None:
+        optimize_1d = _MARS_VARIANT[ctx.get("variant") or "paper"]["optimize_1d"]
+    return bool(optimize_1d) or matrix, matrix
+
+
+def _mars_estimator_terms(ctx: _Context) -> list[Term]:
+    """The variance-reduction memory (mars.md §3, "minimal faithful implementation"): the previous
+    gradient (approx: a copy, never an alias of ``p.grad``; exact_lookahead: the stored look-ahead
+    gradient), and the per-tensor clip counter kept for diagnostics."""
+    estimator = ctx.group.get("estimator") or "approx"
+    terms = [Term("clip_count", B * sympy.Integer(1), "int64", "bookkeeping", "steps at which clipping fired")]
+    if estimator in ("approx", "exact_lookahead"):
+        terms.append(Term("prev_grad", B * p, "param", "moment",
+                          "mars.md §3: g_{t−1} (approx) / ∇f(x_t, ξ_{t+1}) (look-ahead), +1 per element"))
+    return terms
+
+
+def _mars_exact_point(ctx: _Context) -> list[Term]:
+    """MARS-exact keeps x_{t−1} for *every* parameter that moves, the AdamW fallback included (mars.md §1.6)."""
+    if (ctx.group.get("estimator") or "approx") != "exact":
+        return []
+    return [Term("x_prev", B * p, "param", "moment", "mars.md §3: exact keeps x_{t−1} (+1 per element)")]
+
+
+def _mars_common_transients() -> list[Term]:
+    return [Term("correction", B * p, "param", "transient", "c_t = g + k (g − h), alive through the update")]
+
+
+def _mars(ctx: _Context, buffers: list[Term], transients: list[Term]):
+    uses, _ = _mars_rule(ctx)
+    if not uses:
+        return "dense", [_STEP, *_dense_adam_terms("mars.md §1.7: AdamW fallback, 2p"), *_mars_exact_point(ctx)], \
+            _adam_transients()
+    return "mars", [_STEP, *buffers, *_mars_estimator_terms(ctx), *_mars_exact_point(ctx)], \
+        _mars_common_transients() + transients
+
+
+@formula("mars_adamw")
+def _mars_adamw(ctx: _Context):
+    buffers = [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m")]
+    if (ctx.group.get("preconditioner") or "adam") != "identity":
+        buffers.append(Term("exp_avg_sq", B * p, "param", "moment", "mars.md §3: v"))
+    return _mars(ctx, buffers, _adam_transients())
+
+
+@formula("mars_lion")
+def _mars_lion(ctx: _Context):
+    """The official code also allocates an unused v (mars.md §3); the toolkit does not."""
+    return _mars(ctx, [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m (no v)")],
+                 [Term("sign", B * p, "param", "transient", "sign(m)")])
+
+
+@formula("mars_shampoo")
+def _mars_shampoo(ctx: _Context):
+    _, matrix = _mars_rule(ctx)
+    buffers = [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m")]
+    if not matrix:  # a non-matrix on the MARS rule (optimize_1d) takes MARS-AdamW's preconditioner
+        buffers.append(Term("exp_avg_sq", B * p, "param", "moment", "MARS-AdamW rule for non-matrices"))
+        return _mars(ctx, buffers, _adam_transients())
+    mm = ctx.problem[0]
+    nn = ctx.numel // mm if mm else 0
+    small = min(mm, nn)
+    if ctx.group.get("orthogonalizer") == "newton_schulz":
+        ns_dtype = ctx.group.get("ns_dtype") or "param"  # the official variant iterates in bfloat16
+        orth = [Term("newton_schulz", B * (5 * p + small * small), ns_dtype, "transient",
+                     "X (normalised, cast), A = X Xᵀ (min side², mars.md §3), A X, A (A X), the combination")]
+    else:
+        orth = [Term("svd_polar", B * (4 * p + small + small * small), "param", "transient",
+                     "U, S, Vh of m/(1 − β1) and LAPACK's input copy, U·kept, U Vh")]
+    return _mars(ctx, buffers, [Term("scaled_momentum", B * p, "param", "transient", "m / (1 − β1)"), *orth])

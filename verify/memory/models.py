@@ -17,7 +17,9 @@ rule           low-rank / method group                                          
 ``all_linear`` every ``nn.Linear`` weight **including lm_head**; embedding, norms   SN-SM
                dense
 ``all_2d``     every 2-D tensor (embedding and lm_head included); norms dense       MARS (official)
-``dense``      one group, every parameter                                          Adam, SGD, AdaGrad
+``dense``      one group, every parameter                                          Adam, SGD, AdaGrad, Lion;
+                                                                                    MARS (routes inside the
+                                                                                    optimizer: 2-D → MARS)
 =============  ==================================================================  ========================
 """
 
@@ -117,6 +119,12 @@ PAPER_ROUTING: dict[str, dict[str, Any]] = {
     "sgd": {"rule": "dense", "method": {}, "dense": {"momentum": 0.9}},
     "adagrad_norm": {"rule": "dense", "method": {}, "dense": {}},
     "adagrad_coordinate": {"rule": "dense", "method": {}, "dense": {}},
+    "lion": {"rule": "dense", "method": {}, "dense": {}},
+    # MARS routes inside the optimizer (mars.md §1.7): the official rule, exactly-2-D tensors MARS (the
+    # embedding and lm_head included), everything else AdamW; approx estimator
+    "mars_adamw": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
+    "mars_lion": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
+    "mars_shampoo": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
 }
 
 
