@@ -186,3 +186,25 @@ def test_galore_table_check_fails_on_wrong_side(monkeypatch):
     monkeypatch.setattr(F, "side_rule", lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
     ok, detail = memory_checks.galore_llama_table(True)
     assert not ok
+
+
+def test_paper_routing_agrees_with_grouping_paper_param_groups():
+    """For every method module that defines its paper's split, verify.memory.models routes the same parameters
+    to the method group as algorithms.grouping.paper_param_groups (the lead's single entry point)."""
+    import sys
+
+    import algorithms
+    from algorithms.grouping import paper_param_groups
+
+    model = Llama(LlamaConfig(vocab=64, dim=32, layers=2, heads=4, ffn=88, max_seq=8))
+    checked = 0
+    for name, cls in sorted(algorithms.REGISTRY.items()):
+        if getattr(sys.modules[cls.__module__], "param_groups", None) is None or name not in M.PAPER_ROUTING:
+            continue
+        theirs = {n for g in paper_param_groups(name, model) if g.get("lowrank", True) is not False
+                  for n in g["param_names"]}
+        ours = {n for g in M.routed_groups(name, model, rank=4) if g.get("lowrank", True) is not False
+                for n in g["param_names"]}
+        assert ours == theirs, name
+        checked += 1
+    assert checked >= 5
