@@ -190,7 +190,9 @@ class AdditiveNoise(NoiseModel):
     def sample(self, streams, step: int, x: torch.Tensor, grad: torch.Tensor | None = None) -> torch.Tensor:
         shape = tuple(x.shape[1:])
         z = _draw_mean(streams, step, self.channel, self.distribution, shape, x.dtype, self.df, self.batch_size)
-        return z * _broadcast("scale", self.scale, shape).to(x.dtype)
+        if self.scale.dim() == 0:  # one scale for every coordinate: a scalar multiply
+            return z.mul_(float(self.scale))
+        return z.mul_(_broadcast("scale", self.scale, shape).to(x.dtype))
 
     def variance(self, shape: Sequence[int]) -> torch.Tensor:
         """:math:`E\\xi_i^2 = s_i^2 / b` per coordinate."""

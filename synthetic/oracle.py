@@ -56,7 +56,7 @@ class Oracle:
         else:
             g = exact = self.problem.grad(x)
         if self.noise is not None:
-            g = g + self.noise.sample(streams, step, x, exact if exact is not None else g)
+            g = self.noise.sample(streams, step, x, exact if exact is not None else g).add_(g)
         return g, exact
 
     def describe(self) -> dict[str, Any]:

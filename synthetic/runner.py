@@ -31,6 +31,13 @@ single row longer than 32768 elements across threads, which rounds differently f
 a batch. This holds for optimizers whose batched arithmetic is itself row-independent (tests check every
 registered optimizer).
 
+**Gradients reach the optimizer through** ``step(closure)``: the closure hands over the oracle's gradient
+at the query point, and evaluates the oracle afresh when the optimizer has loaded another point (MARS-exact
+evaluates :math:`\nabla f(x_{t-2}, \xi_t)` too; the counter-based streams make ξ_t the same sample). The
+look-ahead protocol of MARS (``estimator="exact_lookahead"``: ``store_lookahead_grads()`` receives
+:math:`\nabla f(x_{t-1}, \xi_{t+1})` before step t) is driven as well, so both exact estimators give the same
+trajectory.
+
 **Recording.** Metrics (:mod:`synthetic.metrics`) are evaluated at the recording steps (default
 :func:`log_steps`: 0, then about 8 log-spaced steps per decade, and the last step) after the optimizer
 step; running metrics (default ``grad_norm_sq``) accumulate their mean and minimum over every query point.
@@ -169,6 +176,26 @@ class _Engine:
         raise NotImplementedError
 
 
+def _uses_lookahead(optimizer) -> bool:
+    """MARS's ``estimator="exact_lookahead"`` protocol: the next sample's gradient is handed over before each step."""
+    return callable(getattr(optimizer, "store_lookahead_grads", None)) and any(
+        g.get("estimator") == "exact_lookahead" for g in optimizer.param_groups
+    )
+
+
+def _gradient_closure(param: torch.Tensor, g: torch.Tensor, evaluate):
+    """A ``step(closure)`` closure: the precomputed ``g`` while ``param`` still holds the query point (its
+    version counter is unchanged), else a fresh oracle evaluation at whatever point the optimizer loaded
+    (MARS-exact evaluates at the previous iterate too; the sample ξ_t is the same by construction)."""
+    version = param._version
+
+    def closure():
+        param.grad = g if param._version == version else evaluate(param.detach())
+        return None
+
+    return closure
+
+
 class _BatchedEngine(_Engine):
     batched = True
 
@@ -177,6 +204,7 @@ class _BatchedEngine(_Engine):
         self.check_randomness = True
         self.param = x0.clone()
         self.optimizer = algorithms.make(name, [self.param], **hyper, batch_dims=1)
+        self.lookahead = _uses_lookahead(self.optimizer)
 
     def x(self) -> torch.Tensor:
         return self.param[: self.n_seeds]
@@ -184,9 +212,12 @@ class _BatchedEngine(_Engine):
     def padded_x(self) -> torch.Tensor:
         return self.param
 
-    def step(self, g: torch.Tensor) -> None:
-        self.param.grad = g
-        self.optimizer.step()
+    def store_lookahead(self, g_next: torch.Tensor) -> None:
+        self.param.grad = g_next
+        self.optimizer.store_lookahead_grads()
+
+    def step(self, g: torch.Tensor, evaluate) -> None:
+        self.optimizer.step(_gradient_closure(self.param, g, evaluate))
         if self.check_randomness and "rng_state" in self.optimizer.state[self.param]:
             raise _NeedsLoop
 
@@ -204,16 +235,24 @@ class _LoopEngine(_Engine):
             algorithms.make(name, [p], **{**hyper, "seed": param_seed(base_seed, seed)})
             for p, seed in zip(self.params, seeds)
         ]
+        self.lookahead = _uses_lookahead(self.optimizers[0])
 
     def x(self) -> torch.Tensor:
         return torch.stack(self.params)
 
     padded_x = x
 
-    def step(self, g: torch.Tensor) -> None:
+    def store_lookahead(self, g_next: torch.Tensor) -> None:
         for s, (p, opt) in enumerate(zip(self.params, self.optimizers)):
-            p.grad = g[s].clone()
-            opt.step()
+            p.grad = g_next[s].clone()
+            opt.store_lookahead_grads()
+
+    def step(self, g: torch.Tensor, evaluate) -> None:
+        for s, (p, opt) in enumerate(zip(self.params, self.optimizers)):
+            def evaluate_one(x, s=s):
+                return evaluate(x.unsqueeze(0), [s])[0]
+
+            opt.step(_gradient_closure(p, g[s].clone(), evaluate_one))
 
     def view(self) -> OptimizerView:
         return OptimizerView(self.optimizers, self.params, len(self.params), batched=False)
@@ -347,8 +386,15 @@ def _execute(optimizer, hyper, problem, oracle, streams, x0, steps, record, metr
                 value = fn(problem, x_query[:n], grad[:n]).to(torch.float64)
                 sums[name] += value
                 mins[name] = torch.minimum(mins[name], value)
+        if engine.lookahead and t < steps:
+            engine.store_lookahead(oracle(x_query, run_streams, t + 1)[0])
+
+        def evaluate(x, rows=None, t=t):
+            streams_here = run_streams if rows is None else run_streams.select(rows)
+            return oracle(x, streams_here, t)[0]
+
         try:
-            engine.step(g)
+            engine.step(g, evaluate)
         except _NeedsLoop:
             if strict:
                 raise
