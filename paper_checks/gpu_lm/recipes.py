@@ -56,8 +56,11 @@ RECIPES: dict[str, dict[str, Any]] = {
         "source": "SN-SM examples.sh LLaMA-60M AdamSNSM lr 5e-2, rank 128, gap 100 (the effective one), heuristics",
     },
     "mars_adamw": {
-        "registry": "mars_adamw", "lr": 6e-3, "hyper": {"betas": (0.95, 0.99), "gamma": 0.025}, "group": {},
-        "source": "MARS GPT-2 small config (lr 6e-3, betas (0.95, 0.99), gamma 0.025, approximate; lr_1d = lr/2)",
+        "registry": "mars_adamw", "lr": 6e-3,
+        "hyper": {"variant": "official", "betas": (0.95, 0.99), "gamma": 0.025, "lr_1d": 3e-3, "weight_decay_1d": 0.0},
+        "group": {},
+        "source": "MARS GPT-2 small config (lr 6e-3, betas (0.95, 0.99), gamma 0.025, approximate, lr_1d = lr/2); "
+                  "weight decay 0 everywhere (also wd_1d, official 0.1) like every other recipe here",
     },
 }
 
