@@ -1,0 +1,229 @@
+"""Checks in the default suite for the MARS family (arXiv 2411.10438) and the Lion reference.
+
+Each check runs a registered optimizer in float64 against an independent oracle: torch.optim.AdamW,
+the ``lion`` reference, a closed form of the momentum, STORM written out, the eigen-decomposition
+form of the polar factor, or Newton–Schulz's action on singular values. tests/verify/test_checks_mars.py
+plants a bug for each check and shows that the check fails on it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import algorithms
+from verify.oracle import compare
+from verify.suite import check
+
+GROUP = "mars"
+RTOL = 1e-12
+F64 = torch.float64
+SHAPES = [(12, 7), (7, 12), (9, 9)]
+
+
+def _steps(quick: bool) -> int:
+    return 20 if quick else 100
+
+
+def _registered(name: str):
+    def factory(params, **kwargs):
+        return algorithms.make(name, params, **kwargs)
+
+    factory.__qualname__ = name
+    return factory
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach(), b.detach()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+def _start(shapes, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return gen, [torch.randn(s, generator=gen, dtype=F64) for s in shapes]
+
+
+def _feed(opt, params, grads):
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    opt.step()
+
+
+def _loss(xs, target):
+    total = 0.0
+    for x, c in zip(xs, target):
+        total = total + torch.log1p((x - c) ** 2).sum() + 0.05 * (x @ x.T).pow(2).sum() / x.numel()
+    return total
+
+
+def _grads(values, target):
+    xs = [v.detach().clone().requires_grad_() for v in values]
+    return list(torch.autograd.grad(_loss(xs, target), xs))
+
+
+# ----------------------------------------------------------------------------- MARS-AdamW
+@check("mars_adamw(gamma=0, clipping inactive) == torch.optim.AdamW, fallback group included (float64)", GROUP)
+def gamma_zero_vs_torch_adamw(quick: bool):
+    gen, base = _start(SHAPES + [(10,)], 0)
+    ours_p = [b.clone().requires_grad_() for b in base]
+    ref_p = [b.clone().requires_grad_() for b in base]
+    ours = algorithms.make("mars_adamw", ours_p, lr=1e-2, weight_decay=0.1, gamma=0.0, variant="official",
+                           lr_1d=4e-3, weight_decay_1d=0.05)
+    ref = torch.optim.AdamW([{"params": ref_p[:3]},
+                             {"params": ref_p[3:], "lr": 4e-3, "betas": (0.9, 0.95), "weight_decay": 0.05}],
+                            lr=1e-2, betas=(0.95, 0.99), weight_decay=0.1, foreach=False)
+    for _ in range(_steps(quick)):
+        grads = [torch.randn(b.shape, generator=gen, dtype=F64) * 0.5 / math.sqrt(b.numel()) for b in base]
+        _feed(ours, ours_p, grads)
+        _feed(ref, ref_p, grads)
+    err = max(_rel(a, b) for a, b in zip(ours_p, ref_p))
+    fired = ours.clip_statistics()["fired"]
+    return err <= RTOL and fired == 0, f"max rel err {err:.1e}, clip fired {fired} times"
+
+
+@check("mars_adamw(gamma=0, per-tensor clipping active) == AdamW on the clipped gradients (float64)", GROUP)
+def gamma_zero_clipped_vs_torch_adamw(quick: bool):
+    gen, base = _start(SHAPES, 1)
+    ours_p = [b.clone().requires_grad_() for b in base]
+    ref_p = [b.clone().requires_grad_() for b in base]
+    ours = algorithms.make("mars_adamw", ours_p, lr=1e-2, gamma=0.0, variant="official", clip="tensor")
+    ref = torch.optim.AdamW(ref_p, lr=1e-2, betas=(0.95, 0.99), weight_decay=0.0, foreach=False)
+    fired = 0
+    for t in range(_steps(quick)):
+        grads = [torch.randn(b.shape, generator=gen, dtype=F64) * (0.01 if (t + i) % 2 else 1.0)
+                 for i, b in enumerate(base)]
+        _feed(ours, ours_p, grads)
+        clipped = []
+        for g in grads:
+            n = float(g.norm())
+            fired += n > 1
+            clipped.append(g / n if n > 1 else g)
+        _feed(ref, ref_p, clipped)
+    err = max(_rel(a, b) for a, b in zip(ours_p, ref_p))
+    counted = ours.clip_statistics()["fired"]
+    return err <= RTOL and counted == fired > 0, f"max rel err {err:.1e}, clip fired {counted} (expected {fired})"
+
+
+@check("mars_adamw approx momentum == gamma*g_t + (1-gamma)*EMA(g) (mars.md §6, float64)", GROUP)
+def approx_momentum_identity(quick: bool):
+    gamma, beta = 0.3, 0.9
+    gen, base = _start(SHAPES, 2)
+    params = [b.clone().requires_grad_() for b in base]
+    opt = algorithms.make("mars_adamw", params, betas=(beta, 0.99), gamma=gamma, clip="none", first_step="official")
+    ema = [torch.zeros_like(b) for b in base]
+    worst = 0.0
+    for _ in range(_steps(quick)):
+        grads = [torch.randn(b.shape, generator=gen, dtype=F64) for b in base]
+        _feed(opt, params, grads)
+        ema = [beta * u + (1 - beta) * g for u, g in zip(ema, grads)]
+        for p, g, u in zip(params, grads, ema):
+            worst = max(worst, _rel(opt.state[p]["exp_avg"], gamma * g + (1 - gamma) * u))
+    return worst <= RTOL, f"max rel err {worst:.1e}"
+
+
+@check("mars_adamw exact, gamma=1, H=I, no clipping == STORM (float64)", GROUP)
+def exact_is_storm(quick: bool):
+    lr, beta = 2e-2, 0.8
+    gen, base = _start(SHAPES, 3)
+    batches = [[torch.randn(b.shape, generator=gen, dtype=F64) for b in base] for _ in range(_steps(quick))]
+    params = [b.clone().requires_grad_() for b in base]
+    opt = algorithms.make("mars_adamw", params, lr=lr, betas=(beta, 0.99), gamma=1.0, estimator="exact",
+                          preconditioner="identity", clip="none", bias_correction=False, first_step="official")
+    for batch in batches:
+        def closure(batch=batch):
+            opt.zero_grad()
+            loss = _loss(params, batch)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    x, x_prev, d = [b.clone() for b in base], None, None
+    for batch in batches:  # STORM: d_t = g_t + (1 − a)(d_{t−1} − ∇f(x_{t−1}, ξ_t)), a = 1 − β
+        g = _grads(x, batch)
+        d = g if d is None else [gi + beta * (di - hi) for gi, di, hi in zip(g, d, _grads(x_prev, batch))]
+        x_prev, x = x, [xi - lr * di for xi, di in zip(x, d)]
+    err = max(_rel(p, r) for p, r in zip(params, x))
+    return err <= RTOL, f"max rel err {err:.1e}"
+
+
+@check("mars_adamw approx: zero_grad(set_to_none=False) leaves the trajectory unchanged (no p.grad alias)", GROUP)
+def inplace_zero_grad_is_harmless(quick: bool):
+    _, base = _start(SHAPES, 4)
+    _, target = _start(SHAPES, 5)
+    runs = []
+    for set_to_none in (False, True):
+        params = [b.clone().requires_grad_() for b in base]
+        opt = algorithms.make("mars_adamw", params, lr=1e-2, gamma=0.5, variant="official")
+        for _ in range(_steps(quick)):
+            opt.zero_grad(set_to_none=set_to_none)
+            _loss(params, target).backward()
+            opt.step()
+        runs.append(params)
+    same = all(torch.equal(a, b) for a, b in zip(*runs))
+    err = max(_rel(a, b) for a, b in zip(*runs))
+    return same, f"max rel err between the two zero_grad modes {err:.1e}"
+
+
+# ----------------------------------------------------------------------------- MARS-Lion
+@check("mars_lion approx (beta=b2, gamma=(b2-b1)/b2, no clipping) == lion(b1, b2) (float64)", GROUP)
+def mars_lion_vs_lion(quick: bool):
+    b1, b2 = 0.9, 0.99
+    rep = compare("mars_lion", _registered("lion"),
+                  reference_kwargs=dict(lr=1e-3, beta1=b2, gamma=(b2 - b1) / b2, weight_decay=0.1, clip="none",
+                                        first_step="official"),
+                  candidate_kwargs=dict(lr=1e-3, betas=(b1, b2), weight_decay=0.1),
+                  dtype=F64, steps=_steps(quick), rtol=RTOL)
+    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+
+
+# ----------------------------------------------------------------------------- MARS-Shampoo
+def _eigh_polar(M: torch.Tensor) -> torch.Tensor:
+    """M (MᵀM)^(-1/2) (tall/square) or (MMᵀ)^(-1/2) M (wide), from symmetric eigendecompositions."""
+    if M.shape[0] >= M.shape[1]:
+        w, Q = torch.linalg.eigh(M.T @ M)
+        return M @ (Q * w.rsqrt()) @ Q.T
+    w, Q = torch.linalg.eigh(M @ M.T)
+    return (Q * w.rsqrt()) @ Q.T @ M
+
+
+@check("mars_shampoo(paper, SVD) == x - lr*(polar(m_t) + wd*x) with the eigh polar factor (float64)", GROUP)
+def shampoo_svd_vs_eigh(quick: bool):
+    beta, lr, wd, gamma = 0.9, 1e-2, 0.1, 0.2
+    k = gamma * beta / (1 - beta)
+    gen, base = _start(SHAPES, 6)
+    params = [b.clone().requires_grad_() for b in base]
+    opt = algorithms.make("mars_shampoo", params, lr=lr, betas=(beta, 0.99), gamma=gamma, weight_decay=wd)
+    x = [b.clone() for b in base]
+    m = [torch.zeros_like(b) for b in base]
+    prev = None
+    for _ in range(_steps(quick) // 2):
+        grads = [torch.randn(b.shape, generator=gen, dtype=F64) for b in base]
+        _feed(opt, params, grads)
+        h = grads if prev is None else prev  # paper first step: c_1 = g_1; no clipping in Alg. 4
+        m = [beta * mi + (1 - beta) * (g + k * (g - hi)) for mi, g, hi in zip(m, grads, h)]
+        x = [xi - lr * (_eigh_polar(mi) + wd * xi) for xi, mi in zip(x, m)]
+        prev = grads
+    err = max(_rel(p, r) for p, r in zip(params, x))
+    return err <= RTOL, f"max rel err {err:.1e}"
+
+
+@check("mars_shampoo(official, float64 NS) step == U*p^5(S/(|M|_F+eps))*V^T*sqrt(max(1,m/n))", GROUP)
+def shampoo_ns_vs_quintic(quick: bool):
+    a, b, c = 3.4445, -4.7750, 2.0315
+    worst = 0.0
+    gen = torch.Generator().manual_seed(7)
+    for shape in [(12, 5), (5, 12), (8, 8)]:
+        x0 = torch.randn(shape, generator=gen, dtype=F64)
+        g = torch.randn(shape, generator=gen, dtype=F64) * 0.01  # no clipping
+        p = x0.clone().requires_grad_()
+        opt = algorithms.make("mars_shampoo", [p], lr=0.1, variant="official", ns_dtype=None, gamma=0.0)
+        _feed(opt, [p], [g])
+        M = g  # m_1/(1 − β1) = g up to rounding (γ = 0, first step)
+        U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+        s = S / (torch.linalg.matrix_norm(M) + 1e-8)
+        for _ in range(5):
+            s = a * s + b * s**3 + c * s**5
+        expected = x0 - 0.1 * math.sqrt(max(1.0, shape[0] / shape[1])) * ((U * s) @ Vh)
+        worst = max(worst, _rel(p.detach(), expected))
+    return worst <= RTOL, f"max rel err {worst:.1e} over tall/wide/square"
