@@ -60,6 +60,7 @@ results/rank/ and drawn by :func:`make_figures`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import warnings
@@ -232,6 +233,18 @@ def steps_to_floor(theory: AbcTheory, problem: MatrixQuadratic, margin: int = 20
     return min(cap, max(1, math.ceil(t)) + margin)
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """One intra-op thread while a run lasts (restored after): the runs are thousands of tiny matrix
+    products, for which a second OpenMP thread only adds synchronisation. Results do not depend on it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def run_gd(problem: MatrixQuadratic, steps: int, *, hyper: dict[str, Any] | None = None,
            noise: AdditiveNoise | None = None, seed: int = 0, optimizer: str = "sgd",
            metrics: dict[str, Any] | None = None) -> GDTrace:
@@ -241,9 +254,10 @@ def run_gd(problem: MatrixQuadratic, steps: int, *, hyper: dict[str, Any] | None
     (``result.trace[name][k]`` is the value after step k + 1)."""
     hyper = {"lr": 1.0 / problem.L} if hyper is None else hyper
     oracle = RecordingOracle(problem, noise)
-    result = run_synthetic(optimizer, hyper, problem, steps=steps, seeds=[seed], oracle=oracle,
-                           metrics=metrics or {}, running=(),
-                           record_steps=list(range(1, steps + 1)) if metrics else [steps])
+    with _one_thread():
+        result = run_synthetic(optimizer, hyper, problem, steps=steps, seeds=[seed], oracle=oracle,
+                               metrics=metrics or {}, running=(),
+                               record_steps=list(range(1, steps + 1)) if metrics else [steps])
     clean = torch.stack(oracle.clean)
     return GDTrace(clean, torch.stack(oracle.observed), int(sp.steps_before_floor(torch.linalg.matrix_norm(clean))),
                    result)
