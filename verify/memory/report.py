@@ -34,7 +34,8 @@ def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int =
     for name in algorithms_with_totals():
         t = model_totals(name, cfg, rank=rank)
         row = t.as_dict(bytes_per_element)
-        row.update(kind="registered", routing=t.options["rule"],
+        routing = "2-D (in opt)" if name.startswith("mars") else t.options["rule"]  # MARS routes internally
+        row.update(kind="registered", routing=routing,
                    ratio_to_adam_with_projectors=t.state_bytes(bytes_per_element) / base,
                    ratio_to_adam_without_projectors=t.state_bytes(bytes_per_element, projectors=False) / base)
         if name == "adarankgrad":
@@ -46,7 +47,7 @@ def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int =
         for impl in ("official", "minimal"):
             t = mars_totals(variant, cfg, impl)
             row = t.as_dict(bytes_per_element)
-            row.update(kind="spec only (mars.md §3; not a registered optimizer)", routing="all_2d",
+            row.update(kind="spec: the official code's counts (mars.md §3)", routing="all_2d",
                        algorithm=f"{variant} [{impl}]", ratio_to_adam_with_projectors=t.state_bytes(bytes_per_element) / base,
                        ratio_to_adam_without_projectors=t.state_bytes(bytes_per_element) / base)
             rows.append(row)
@@ -59,19 +60,21 @@ def format_table(rows: list[dict[str, Any]], model: str, bytes_per_element: int)
             f"P = {rows[0]['parameters']:,} parameters; states at {bytes_per_element} B/element; "
             f"rank {rows[0]['rank']} (GaLore Table 2) unless noted")
     cols = ("algorithm", "routing", "states", "projectors", "EF", "GiB w/o P", "GiB with P", "× Adam", "transient")
-    lines = [head, "", f"{cols[0]:<34} {cols[1]:<10} {cols[2]:>15} {cols[3]:>13} {cols[4]:>13} {cols[5]:>9} "
+    lines = [head, "", f"{cols[0]:<34} {cols[1]:<12} {cols[2]:>15} {cols[3]:>13} {cols[4]:>13} {cols[5]:>9} "
                      f"{cols[6]:>10} {cols[7]:>7} {cols[8]:>12}"]
     for r in rows:
         gib_without = (r["states"]) * bytes_per_element / GIB
         gib_with = (r["states"] + r["projectors"] + r["error_feedback"]) * bytes_per_element / GIB
         transient = f"{r['transient_peak_elements']:,}" if r["kind"] == "registered" else "-"
-        lines.append(f"{r['algorithm']:<34} {r['routing']:<10} {r['states']:>15,} {r['projectors']:>13,} "
+        lines.append(f"{r['algorithm']:<34} {r['routing']:<12} {r['states']:>15,} {r['projectors']:>13,} "
                      f"{r['error_feedback']:>13,} {gib_without:>9.3f} {gib_with:>10.3f} "
                      f"{r['ratio_to_adam_with_projectors']:>7.3f} {transient:>12}")
     lines += ["", "states: moments, subset accumulators, Fira's scalar (the papers' 'optimizer states'); projectors: bases "
               "and index vectors; EF: LDAdam's error-feedback buffer; GiB w/o P = states only; GiB with P = states + "
               "projectors + EF; × Adam = (states + projectors + EF) / Adam's; transient: largest per-parameter peak of "
-              "documented temporaries (elements). Step counters and generator states are bookkeeping and excluded."]
+              "documented temporaries (elements). Step counters and generator states are bookkeeping and excluded. "
+              "Rows marked [official]/[minimal] are mars.md §3's counts for the authors' MARS code and a minimal "
+              "implementation; the registered mars_* rows are this toolkit's."]
     return "\n".join(lines)
 
 

@@ -15,9 +15,10 @@ terms, 8 for int64 counters/indices and 1 for generator states. ``GB`` = 10⁹ b
 AdaRankGrad has no fixed footprint: the static total is its **peak** (every matrix at ``max_rank``);
 the time average needs an r_t trace (memory.md §4).
 
-MARS is not a registered optimizer yet; :data:`MARS_PER_ELEMENT` gives its per-element counts from
-mars.md §3 (official code and a minimal faithful implementation), routed ``all_2d`` with an AdamW
-fallback (2 per element) for the other tensors.
+The registered MARS optimizers are counted from their formulas (the toolkit keeps ``prev_grad`` as a
+copy, and ``x_prev`` for the exact estimator); :data:`MARS_PER_ELEMENT` adds the per-element counts of
+mars.md §3 for the **official code** and a minimal faithful implementation (:func:`mars_totals`),
+routed ``all_2d`` with an AdamW fallback (2 per element) for the other tensors.
 """
 
 from __future__ import annotations
