@@ -124,6 +124,8 @@ __all__ = [
     "SCHEDULED",
     "correction_scale",
     "variance_reduced_gradient",
+    "problem_shape",
+    "problem_sq_norm",
     "problem_norm",
     "clip_divisor",
     "clip_tensorwise",
@@ -335,6 +337,18 @@ class MarsOptimizerBase(ReferenceOptimizer):
     def _uses_bias_correction(self, group: dict[str, Any]) -> bool:
         """Whether any parameter of ``group`` may take a bias-corrected (AdamW-rule) step."""
         return False
+
+    def __getstate__(self) -> dict[str, Any]:  # keep the schedules through copy.deepcopy / pickling
+        state = super().__getstate__()
+        state["_schedules"] = self._schedules
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        schedules = state.pop("_schedules", None)
+        super().__setstate__(state)
+        if schedules is not None or not hasattr(self, "_schedules"):
+            self._schedules = schedules or {}
+        self._constructed = True
 
     # ------------------------------------------------------------------ validation and schedules
     def add_param_group(self, param_group: dict[str, Any]) -> None:

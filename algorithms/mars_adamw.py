@@ -67,6 +67,10 @@ the AdamW fallback (betas_1d, lr_1d·lr_t/lr_0, weight_decay_1d). Both use the c
 (√v/√(1−β2ᵗ) + ε, identical to the paper's m̂/(√v̂ + ε)). Not implemented: the code's ``amsgrad``
 (not in the paper), its fused/foreach kernels.
 
+Third party: pytorch-optimizer 4.1.0's ``MARS`` (approx only) puts ε as (√(v + 1e-15) + ε)/√(1−β2ᵗ),
+i.e. ε is divided by √(1−β2ᵗ) and 1e-15 sits inside the root; with both removed it agrees with
+``variant="official"`` to round-off (tests/algorithms/test_mars.py, ``crosscheck``).
+
 Shapes
 ------
 Elementwise apart from the clipping norm, so every shape works on the MARS rule. Which parameters

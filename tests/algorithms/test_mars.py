@@ -651,6 +651,19 @@ def test_gamma_and_beta_schedules_equal_manual_per_step_values():
     assert torch.equal(a[0], b[0])
 
 
+def test_deepcopy_keeps_schedules():
+    import copy
+
+    p = torch.zeros(3, 2, dtype=F64, requires_grad=True)
+    opt = algorithms.make("mars_adamw", [p], gamma=lambda t: 0.5 / t, betas=(lambda t: 0.9, 0.99), bias_correction=False)
+    clone = copy.deepcopy(opt)
+    q = clone.param_groups[0]["params"][0]
+    for o, x in ((opt, p), (clone, q)):
+        x.grad = torch.ones_like(x)
+        o.step()
+    assert torch.equal(p, q) and clone._schedules[0].keys() == {"gamma", "beta1"}
+
+
 def test_schedule_values_are_validated_at_each_step():
     p = torch.zeros(3, 2, requires_grad=True)
     opt = algorithms.make("mars_adamw", [p], gamma=lambda t: 0.1 if t < 3 else -1.0)
@@ -658,8 +671,10 @@ def test_schedule_values_are_validated_at_each_step():
         p.grad = torch.ones_like(p)
         opt.step()
     p.grad = torch.ones_like(p)
+    before = {k: v.clone() for k, v in opt.state[p].items()}
     with pytest.raises(ValueError, match="gamma schedule at step 3"):
         opt.step()
+    assert all(torch.equal(v, before[k]) for k, v in opt.state[p].items())  # raised before any change
 
 
 def test_scheduled_checkpoint_needs_the_schedule_again():
