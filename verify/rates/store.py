@@ -1,0 +1,152 @@
+r"""Cached, resumable storage of cell results: one JSON row per cell.
+
+A row (written by :func:`verify.rates.execute.run_cell`, completed here) holds every setting of the
+cell (``spec``: algorithm, hyperparameters, problem, noise, schedule, horizons, seed count, master
+seed, metrics), the seed ids, the per-seed values of every metric at every horizon, the problem
+and noise constants, per-run wall times and modes, and its **provenance**: the git commit (and
+whether the working tree was dirty), the versions of Python, torch, numpy, scipy and sympy, the
+platform and the UTC time.
+
+**Cache.** A row lives in ``<dir>/<key>.json`` (``/`` in the key becomes ``__``). It is valid for a
+cell when its ``digest`` equals :meth:`Cell.digest` (same spec and :data:`FORMAT_VERSION`); the git
+commit is recorded but does not invalidate (rerun with ``--force`` after changing an algorithm).
+**Resume.** Rows are written atomically (a temporary file, then :func:`os.replace`), one per
+finished cell, so killing a sweep loses at most the cells in progress and rerunning it computes
+only the missing ones.
+
+Values are stored with 9 significant digits and every check is evaluated from the stored rows,
+so a verdict recomputed from the files is identical to the one printed after the sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .spec import Cell
+
+__all__ = ["ResultStore", "provenance", "row_values"]
+
+
+@lru_cache(maxsize=1)
+def _git_state() -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                               text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("torch", "numpy", "scipy", "sympy"):
+        try:
+            out[name] = __import__(name).__version__
+        except ImportError:  # pragma: no cover - all are dependencies
+            out[name] = "missing"
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """Where and with what a row was computed."""
+    import torch
+
+    return {**_git_state(), "versions": _versions(), "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(), "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "argv": " ".join(sys.argv[:8])}
+
+
+def row_values(row: dict[str, Any], metric: str) -> np.ndarray:
+    """``[n_T, S]`` values of ``metric`` from a row."""
+    try:
+        return np.asarray(row["values"][metric], dtype=np.float64)
+    except KeyError:
+        raise KeyError(f"row {row.get('key')!r} has no metric {metric!r}; it has {sorted(row.get('values', {}))}") from None
+
+
+class ResultStore:
+    """One directory of rows (see the module docstring)."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+
+    def path(self, key: str) -> Path:
+        return self.directory / (key.replace("/", "__") + ".json")
+
+    def load(self, cell: Cell) -> dict[str, Any] | None:
+        """The stored row of ``cell``, or ``None`` when missing, unreadable or stale (digest mismatch)."""
+        row = self.read(cell.key)
+        if row is None or row.get("digest") != cell.digest():
+            return None
+        return row
+
+    def read(self, key: str) -> dict[str, Any] | None:
+        path = self.path(key)
+        try:
+            with open(path) as fh:
+                return json.load(fh)
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError):
+            return None  # a torn or foreign file is recomputed, never trusted
+
+    def save(self, row: dict[str, Any]) -> Path:
+        """Write ``row`` atomically (adds ``provenance`` when absent); returns the path."""
+        row = dict(row)
+        row.setdefault("provenance", provenance())
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(row["key"])
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(row, fh, separators=(",", ":"), allow_nan=True)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return path
+
+    def missing(self, cells: Iterable[Cell]) -> list[Cell]:
+        return [c for c in cells if self.load(c) is None]
+
+    def rows(self, cells: Iterable[Cell]) -> dict[str, dict[str, Any]]:
+        """``{key: row}`` for the cells whose valid row is stored."""
+        out = {}
+        for c in cells:
+            row = self.load(c)
+            if row is not None:
+                out[c.key] = row
+        return out
+
+    def all_rows(self) -> list[dict[str, Any]]:
+        """Every readable row in the directory (for figures: no cell list needed)."""
+        out = []
+        for path in sorted(self.directory.glob("*.json")):
+            if path.name.startswith((".", "_")):
+                continue
+            try:
+                with open(path) as fh:
+                    row = json.load(fh)
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(row, dict) and "digest" in row and "values" in row:
+                out.append(row)
+        return out
