@@ -54,6 +54,20 @@ def evaluate(model: Llama, eval_tokens: torch.Tensor, batch: int, autocast) -> f
     return total / count
 
 
+@torch.no_grad()
+def gradient_rank_summary(model: Llama) -> dict:
+    """Stable rank and energy rank r(0.01) of every block linear weight's gradient (verify.spectrum),
+    measured on the raw gradient before clipping; per layer and the median over layers."""
+    from algorithms.grouping import split_parameters
+    from verify.spectrum import layer_spectra
+
+    lowrank, _ = split_parameters(model, "attn_mlp")
+    spectra = layer_spectra(((n, p.grad) for n, p in lowrank if p.grad is not None), eps=(0.01,))
+    per_layer = {n: {"stable_rank": row["stable_rank"], "energy_rank": row["energy_rank"]} for n, row in spectra.items()}
+    srs = sorted(float(v["stable_rank"]) for v in per_layer.values())
+    return {"median_stable_rank": srs[len(srs) // 2] if srs else None, "layers": per_layer}
+
+
 def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_star: float, cfg: LlamaConfig) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
@@ -63,6 +77,7 @@ def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_s
     data_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     curve = []
+    grad_ranks = []
     step_times = []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -76,6 +91,8 @@ def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_s
         with autocast():
             loss = model.loss(tokens)
         loss.backward()
+        if args.grad_rank_every and (step == 0 or (step + 1) % args.grad_rank_every == 0):
+            grad_ranks.append({"step": step + 1, **gradient_rank_summary(model)})
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -100,6 +117,7 @@ def train_one(name: str, args, lang: HMMLanguage, eval_tokens: torch.Tensor, h_s
         "hyper": RECIPES[name]["hyper"],
         "lr": RECIPES[name]["lr"],
         "curve": curve,
+        "grad_rank": grad_ranks,
         "final_eval_loss": curve[-1]["eval_loss"] if curve else None,
         "final_gap": curve[-1]["gap"] if curve else None,
         "diverged": diverged,
@@ -122,6 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--tiny", action="store_true", help="a 2-layer model for plumbing checks on CPU")
     ap.add_argument("--rank", type=int, default=None, help="override every recipe's rank (tiny models)")
+    ap.add_argument("--grad-rank-every", type=int, default=0, help="record layer-gradient ranks every N steps (0: off)")
     args = ap.parse_args(argv)
     cfg = TINY if args.tiny else LlamaConfig()
     lang = HMMLanguage(HMMSpec(), device=args.device)
