@@ -1,7 +1,8 @@
 r"""Benchmark: the batched many-seed runner against a plain per-seed loop over torch.optim.
 
-Workload (issue #5): P1 (:class:`synthetic.SeparableLogSum`, ``d = 1000``, float64) with Gaussian additive
-noise, ``S = 256`` seeds, measured for Adam and, when it is registered, AdaGrad-Norm.
+Workload (issue #5): P1 (:class:`synthetic.SeparableLogSum`, ``d = 1000``, float64), ``S = 256`` seeds, with
+Gaussian additive noise (``noisy``) and with exact gradients (``exact``), measured for Adam and, when it is
+registered, AdaGrad-Norm.
 
 * **batched**: :func:`synthetic.run` with the registry optimizer on one ``[S, d]`` parameter
   (``batch_dims=1``), the counter-based noise streams, no recording except the last step.
@@ -41,6 +42,7 @@ def _problem(dim: int):
 
 
 def _time_batched(optimizer: str, hyper: dict, problem, noise, seeds: int, steps: int) -> tuple[float, torch.Tensor]:
+    """One :func:`synthetic.run` of ``steps`` steps on ``seeds`` seeds (the oracle included)."""
     from synthetic import run
 
     t0 = time.perf_counter()
@@ -68,7 +70,8 @@ def _loop_optimizer(optimizer: str, param: torch.Tensor, hyper: dict):
 
 def _time_loop(optimizer: str, hyper: dict, problem, noise_std: float, seeds: int, steps: int,
                same_streams: bool) -> tuple[float, torch.Tensor]:
-    """``seeds`` independent runs one after the other (the per-seed loop a user writes)."""
+    """``seeds`` independent runs one after the other (the per-seed loop a user writes); ``noise_std = 0``
+    gives exact gradients."""
     from synthetic import SeedStreams
 
     grad = _plain_gradient(problem)
@@ -85,7 +88,7 @@ def _time_loop(optimizer: str, hyper: dict, problem, noise_std: float, seeds: in
             draw = lambda t: torch.randn(problem.shape, generator=gen, dtype=problem.dtype)  # noqa: E731
         for t in range(1, steps + 1):
             with torch.no_grad():
-                x.grad = grad(x) + noise_std * draw(t)
+                x.grad = grad(x) + noise_std * draw(t) if noise_std else grad(x)
             opt.step()
         finals.append(x.detach())
     return time.perf_counter() - t0, torch.stack(finals)
@@ -99,66 +102,86 @@ def _best(fn, repeats: int):
     return best, out
 
 
+def _measure(name: str, hyper: dict, problem, noise_std: float, seeds: int, batched_steps: int, loop_steps: int,
+             repeats: int, workload: str, echo) -> dict[str, Any]:
+    from synthetic import AdditiveNoise
+
+    noise = AdditiveNoise(noise_std) if noise_std else None
+    _time_batched(name, hyper, problem, noise, seeds, 2)  # warm-up (allocator, first-call dispatch), not timed
+    _time_loop(name, hyper, problem, noise_std, 2, 2, same_streams=False)
+    tb = tp = ts = math.inf
+    for _ in range(repeats):  # alternate the sides so that load changes hit both
+        tb = min(tb, _time_batched(name, hyper, problem, noise, seeds, batched_steps)[0])
+        tp = min(tp, _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=False)[0])
+        if noise_std:
+            ts = min(ts, _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=True)[0])
+    # the comparison is of equal work: with the same streams the loop reproduces the runner's trajectories
+    _, xb = _time_batched(name, hyper, problem, noise, seeds, loop_steps)
+    _, xs = _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=True)
+    diff = float((xb - xs).abs().max() / xs.abs().max().clamp_min(1e-300))
+    rate_b = batched_steps * seeds / tb
+    rate_p = loop_steps * seeds / tp
+    case = {
+        "optimizer": name,
+        "workload": workload,
+        "loop_optimizer": "torch.optim.Adam" if name == "adam" else f"algorithms.make('{name}') per seed",
+        "batched_seed_steps_per_s": rate_b,
+        "loop_plain_seed_steps_per_s": rate_p,
+        "speedup_vs_plain_loop": rate_b / rate_p,
+        "max_rel_diff_batched_vs_same_streams_loop": diff,
+    }
+    line = (f"{name:>13} {workload:>5}: batched {rate_b:9.0f} seed-steps/s | plain loop {rate_p:7.0f} "
+            f"({case['speedup_vs_plain_loop']:5.1f}x)")
+    if noise_std:
+        rate_s = loop_steps * seeds / ts
+        case["loop_same_streams_seed_steps_per_s"] = rate_s
+        case["speedup_vs_same_streams_loop"] = rate_b / rate_s
+        line += f" | same-stream loop {rate_s:7.0f} ({case['speedup_vs_same_streams_loop']:5.1f}x)"
+    echo(line + f" | batched vs loop trajectories: max rel diff {diff:.1e}")
+    return case
+
+
 def run_benchmark(*, dim: int = DEFAULTS["dim"], seeds: int = DEFAULTS["seeds"],
                   batched_steps: int = DEFAULTS["batched_steps"], loop_steps: int = DEFAULTS["loop_steps"],
                   repeats: int = DEFAULTS["repeats"], threads: int = DEFAULTS["threads"],
                   noise_std: float = DEFAULTS["noise_std"], lr: float = DEFAULTS["lr"],
                   optimizers: tuple[str, ...] | None = None, echo=print) -> dict[str, Any]:
     """Measure every case side by side; returns the JSON-ready report."""
-    from synthetic import AdditiveNoise
-    from synthetic.runner import _record_steps  # noqa: F401  (import check: the runner is importable)
-
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    load_before = _load_average()
     try:
         problem = _problem(dim)
-        noise = AdditiveNoise(noise_std)
         wanted = optimizers or ("adam", "adagrad_norm")
         cases = []
         for name in wanted:
             if name not in algorithms.REGISTRY:
                 echo(f"[skip] {name}: not registered")
                 continue
-            hyper = {"lr": lr}
-            # warm-up (allocator, first-call dispatch), not timed
-            _time_batched(name, hyper, problem, noise, seeds, 2)
-            _time_loop(name, hyper, problem, noise_std, 2, 2, same_streams=False)
-            tb = tp = ts = math.inf
-            for _ in range(repeats):  # alternate the sides so that load changes hit both
-                tb = min(tb, _time_batched(name, hyper, problem, noise, seeds, batched_steps)[0])
-                tp = min(tp, _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=False)[0])
-                ts = min(ts, _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=True)[0])
-            # correctness of the comparison: same streams => same trajectories
-            _, xb = _time_batched(name, hyper, problem, noise, seeds, loop_steps)
-            _, xs = _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=True)
-            diff = float((xb - xs).abs().max() / xs.abs().max().clamp_min(1e-300))
-            rate_b = batched_steps * seeds / tb
-            rate_p = loop_steps * seeds / tp
-            rate_s = loop_steps * seeds / ts
-            case = {
-                "optimizer": name,
-                "loop_optimizer": "torch.optim.Adam" if name == "adam" else f"algorithms.make('{name}') per seed",
-                "batched_steps_per_s": rate_b * 1.0 / seeds,
-                "batched_seed_steps_per_s": rate_b,
-                "loop_plain_seed_steps_per_s": rate_p,
-                "loop_same_streams_seed_steps_per_s": rate_s,
-                "speedup_vs_plain_loop": rate_b / rate_p,
-                "speedup_vs_same_streams_loop": rate_b / rate_s,
-                "max_rel_diff_batched_vs_same_streams_loop": diff,
-            }
-            cases.append(case)
-            echo(f"{name:>14}: batched {rate_b:10.0f} seed-steps/s | plain loop {rate_p:8.0f} ({case['speedup_vs_plain_loop']:.1f}x) "
-                 f"| same-stream loop {rate_s:8.0f} ({case['speedup_vs_same_streams_loop']:.1f}x) | trajectories differ by {diff:.1e}")
+            for workload, std in (("noisy", noise_std), ("exact", 0.0)):
+                cases.append(_measure(name, {"lr": lr}, problem, std, seeds, batched_steps, loop_steps, repeats, workload, echo))
         return {
             "workload": {"problem": "separable_log (P1)", "dim": dim, "seeds": seeds, "dtype": "float64",
                          "noise": f"gaussian additive, std {noise_std}", "lr": lr, "batched_steps": batched_steps,
                          "loop_steps": loop_steps, "repeats": repeats},
-            "machine": {"threads": threads, "torch": torch.__version__, "python": platform.python_version(),
-                        "processor": platform.processor() or platform.machine(), "cpu_capability": torch.backends.cpu.get_cpu_capability()},
+            "machine": {"threads": threads, "load_average_before": load_before, "load_average_after": _load_average(),
+                        "torch": torch.__version__, "python": platform.python_version(),
+                        "processor": platform.processor() or platform.machine(),
+                        "cpu_capability": torch.backends.cpu.get_cpu_capability()},
             "cases": cases,
         }
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages (other processes compete for the cores; reported, not corrected)."""
+    try:
+        import os
+
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def save(report: dict, path) -> None:

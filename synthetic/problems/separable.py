@@ -51,6 +51,8 @@ class SeparableLogSum(Problem):
         self.width = as_problem_tensor("width", width, self.shape, dtype, positive=True)
         self.x0 = self.c + 2.0 * self.width if x0 is None else as_problem_tensor("x0", x0, self.shape, dtype)
         self._curv = 2.0 * self.a / self.width**2  # 2 a_i / w_i^2
+        self._inv_width = 1.0 / self.width
+        self._grad_coef = 2.0 * self.a / self.width  # 2 a_i / w_i
         self.L = float(self._curv.max())
         self.f_inf = 0.0
         self.f_star = 0.0
@@ -70,7 +72,8 @@ class SeparableLogSum(Problem):
         return cls(d, a=a, c=c, width=width, x0=c + r * width, dtype=dtype)
 
     def _u(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.check_point(x) - self.c) / self.width
+        r""":math:`u = (x - c)/w`, computed as :math:`(x - c)\cdot(1/w)` (a fresh tensor)."""
+        return (self.check_point(x) - self.c).mul_(self._inv_width)
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         u = self._u(x)
@@ -78,7 +81,8 @@ class SeparableLogSum(Problem):
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
         u = self._u(x)
-        return (2.0 * self.a / self.width) * u / (1.0 + u * u)
+        denominator = (u * u).add_(1.0)
+        return u.mul_(self._grad_coef).div_(denominator)  # one division: this runs at every step
 
     def hessian_diagonal(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`\\partial_{ii} f(x)`, per row (the Hessian is diagonal)."""
