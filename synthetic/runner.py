@@ -49,6 +49,7 @@ produces :math:`x_t`; ``trace[m][k]`` is the metric at :math:`x_{\text{steps}[k]
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -230,9 +231,10 @@ class _LoopEngine(_Engine):
 
     def __init__(self, name: str, hyper: dict, x0: torch.Tensor, seeds: Sequence[int]) -> None:
         base_seed = hyper.get("seed", 0)
+        takes_seed = "seed" in inspect.signature(algorithms.REGISTRY[name].__init__).parameters
         self.params = [x0[s].clone() for s in range(len(seeds))]
         self.optimizers = [
-            algorithms.make(name, [p], **{**hyper, "seed": param_seed(base_seed, seed)})
+            algorithms.make(name, [p], **({**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
             for p, seed in zip(self.params, seeds)
         ]
         self.lookahead = _uses_lookahead(self.optimizers[0])
@@ -290,6 +292,9 @@ def run(
     meaning seeds ``0..S-1``, or explicit seed integers).
 
     ``noise`` builds the default :class:`Oracle` (``oracle`` gives one explicitly: sampling, batch size).
+    ``metrics`` are recorded at ``record_steps`` (default :func:`log_steps`); ``running`` metrics need the
+    exact gradient at every query point, which the oracle computes anyway for additive noise but costs
+    one extra full gradient per step on sampled (finite-sum) problems: pass ``running=()`` to skip them.
     ``x0`` (``[S, *shape]``) overrides the starting points, else ``problem.initial_points(streams, x0_radius)``.
     ``mode``: ``"auto"`` (batched when possible, else a per-seed loop), ``"batched"`` or ``"loop"``.
     """

@@ -32,13 +32,15 @@ import algorithms
 
 __all__ = ["run_benchmark", "DEFAULTS"]
 
-DEFAULTS = dict(dim=1000, seeds=256, batched_steps=200, loop_steps=10, repeats=3, threads=2, noise_std=0.1, lr=1e-2)
+DEFAULTS = dict(dim=1000, seeds=256, batched_steps=200, loop_steps=10, repeats=3, threads=2, noise_std=0.1, lr=1e-2,
+                dtype="float64")
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def _problem(dim: int):
+def _problem(dim: int, dtype: torch.dtype = torch.float64):
     from synthetic import SeparableLogSum
 
-    return SeparableLogSum(dim, a=1.0, c=torch.linspace(-1.0, 1.0, dim, dtype=torch.float64))
+    return SeparableLogSum(dim, a=1.0, c=torch.linspace(-1.0, 1.0, dim, dtype=dtype), dtype=dtype)
 
 
 def _time_batched(optimizer: str, hyper: dict, problem, noise, seeds: int, steps: int) -> tuple[float, torch.Tensor]:
@@ -82,7 +84,7 @@ def _time_loop(optimizer: str, hyper: dict, problem, noise_std: float, seeds: in
         opt = _loop_optimizer(optimizer, x, hyper)
         if same_streams:
             stream = SeedStreams([s])
-            draw = lambda t: stream.normal(t, "noise", problem.shape)[0]  # noqa: E731
+            draw = lambda t: stream.normal(t, "noise", problem.shape, problem.dtype)[0]  # noqa: E731
         else:
             gen = torch.Generator().manual_seed(s)
             draw = lambda t: torch.randn(problem.shape, generator=gen, dtype=problem.dtype)  # noqa: E731
@@ -144,14 +146,16 @@ def _measure(name: str, hyper: dict, problem, noise_std: float, seeds: int, batc
 def run_benchmark(*, dim: int = DEFAULTS["dim"], seeds: int = DEFAULTS["seeds"],
                   batched_steps: int = DEFAULTS["batched_steps"], loop_steps: int = DEFAULTS["loop_steps"],
                   repeats: int = DEFAULTS["repeats"], threads: int = DEFAULTS["threads"],
-                  noise_std: float = DEFAULTS["noise_std"], lr: float = DEFAULTS["lr"],
+                  noise_std: float = DEFAULTS["noise_std"], lr: float = DEFAULTS["lr"], dtype: str = DEFAULTS["dtype"],
                   optimizers: tuple[str, ...] | None = None, echo=print) -> dict[str, Any]:
     """Measure every case side by side; returns the JSON-ready report."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     load_before = _load_average()
     try:
-        problem = _problem(dim)
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
+        problem = _problem(dim, DTYPES[dtype])
         wanted = optimizers or ("adam", "adagrad_norm")
         cases = []
         for name in wanted:
@@ -161,7 +165,7 @@ def run_benchmark(*, dim: int = DEFAULTS["dim"], seeds: int = DEFAULTS["seeds"],
             for workload, std in (("noisy", noise_std), ("exact", 0.0)):
                 cases.append(_measure(name, {"lr": lr}, problem, std, seeds, batched_steps, loop_steps, repeats, workload, echo))
         return {
-            "workload": {"problem": "separable_log (P1)", "dim": dim, "seeds": seeds, "dtype": "float64",
+            "workload": {"problem": "separable_log (P1)", "dim": dim, "seeds": seeds, "dtype": dtype,
                          "noise": f"gaussian additive, std {noise_std}", "lr": lr, "batched_steps": batched_steps,
                          "loop_steps": loop_steps, "repeats": repeats},
             "machine": {"threads": threads, "load_average_before": load_before, "load_average_after": _load_average(),

@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--loop-steps", type=int, default=DEFAULTS["loop_steps"])
     parser.add_argument("--repeats", type=int, default=DEFAULTS["repeats"])
     parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="intra-op threads (default 2)")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default=DEFAULTS["dtype"])
     parser.add_argument("--optimizer", action="append", help="only these registry names (repeatable)")
     parser.add_argument("--json", metavar="PATH", default="bench_runner.json", help="where to write the results")
 
@@ -25,7 +26,7 @@ def run(args) -> int:
     from verify.bench import run_benchmark, save
 
     report = run_benchmark(dim=args.dim, seeds=args.seeds, batched_steps=args.batched_steps, loop_steps=args.loop_steps,
-                           repeats=args.repeats, threads=args.threads,
+                           repeats=args.repeats, threads=args.threads, dtype=args.dtype,
                            optimizers=tuple(args.optimizer) if args.optimizer else None)
     save(report, args.json)
     print(f"wrote {args.json}")
