@@ -70,3 +70,18 @@ def run_claim(c: Claim, quick: bool = True) -> dict:
         "id": c.id, "paper": c.paper, "where": c.where, "provenance": c.provenance, "statement": c.statement,
         "verdict": verdict, "detail": detail, "numbers": out.numbers, "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def load_claims() -> list[Claim]:
+    """Import every claims module of :mod:`paper_checks` (``paper_checks/*/claims.py`` and
+    ``paper_checks/claims_*.py``), which registers its claims, and return them all."""
+    import importlib
+    import pkgutil
+
+    import paper_checks
+
+    for info in sorted(pkgutil.walk_packages(paper_checks.__path__, "paper_checks."), key=lambda m: m.name):
+        leaf = info.name.rsplit(".", 1)[-1]
+        if leaf == "claims" or leaf.startswith("claims_"):
+            importlib.import_module(info.name)
+    return CLAIMS

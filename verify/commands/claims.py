@@ -1,0 +1,32 @@
+"""``verify claims``: each paper's claims as executable checks (paper_checks/), with verdicts."""
+
+from __future__ import annotations
+
+NAME = "claims"
+HELP = "run every paper claim in paper_checks/ and print PASS/FAIL/REPORT/INCONCLUSIVE with the reason"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--paper", action="append", help="only claims whose paper contains this text (repeatable)")
+    parser.add_argument("--full", action="store_true", help="full-size checks instead of the quick ones")
+    parser.add_argument("--json", metavar="PATH", help="also write the verdicts as JSON")
+
+
+def run(args) -> int:
+    import json
+
+    from paper_checks._claims import load_claims, run_claim
+
+    rows = []
+    for c in load_claims():
+        if args.paper and not any(p.lower() in c.paper.lower() for p in args.paper):
+            continue
+        row = run_claim(c, quick=not args.full)
+        rows.append(row)
+        print(f"[{row['verdict']:<12}] {row['id']:<34} {row['provenance']:<4} {row['detail']}")
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("PASS", "FAIL", "REPORT", "INCONCLUSIVE")}
+    print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2, default=str)
+    return 1 if counts["FAIL"] else 0
