@@ -16,8 +16,11 @@ of noisy runs; the three workloads show by how much.
   so its trajectories must equal the runner's; the report gives the largest relative difference (Adam:
   round-off between the registry Adam and torch.optim.Adam; AdaGrad-Norm: the same code).
 
-Throughput is ``steps × seeds / seconds``, the best of ``repeats`` alternated repetitions per side, all in
-one process with ``threads`` intra-op threads. Results go to a JSON file.
+Throughput is ``steps × seeds / seconds``, the best of ``repeats`` short alternated repetitions per side, all
+in one process with ``threads`` intra-op threads; results go to a JSON file with the machine's load averages.
+Other processes slow both sides, the two-thread batched side most (an OpenMP region waits for a descheduled
+thread): on a shared machine, compare runs at similar load, and ``--threads 1`` gives a lower bound that
+contention barely moves.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import algorithms
 
 __all__ = ["run_benchmark", "DEFAULTS"]
 
-DEFAULTS = dict(dim=1000, seeds=256, batched_steps=200, loop_steps=10, repeats=3, threads=2, noise_std=0.1, lr=1e-2,
+DEFAULTS = dict(dim=1000, seeds=256, batched_steps=100, loop_steps=5, repeats=6, threads=2, noise_std=0.1, lr=1e-2,
                 dtype="float64")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
