@@ -65,8 +65,12 @@ def bound_window_slope(th: Theorem, T1: float, T2: float, values: Mapping[str, f
     known = {SYMBOLS[k]: v for k, v in (values or {}).items() if k in SYMBOLS}
     log_derivative = log_derivative.subs(known)
     if log_derivative.free_symbols <= {T}:
-        f = sp.lambdify(T, sp.log(expr.subs(known)).subs({s: 1 for s in expr.free_symbols - {T} - set(known)}), "math")
-        return (f(T2) - f(T1)) / (math.log(T2) - math.log(T1)), "the bound's slope over the window"
+        # the constants only scale the bound: any admissible value (1/2 keeps q_r < 1) gives the same slope
+        placeholder = {s: sp.Rational(1, 2) for s in expr.free_symbols - {T} - set(known)}
+        f = sp.lambdify(T, sp.log(expr.subs(known).subs(placeholder)), "math")
+        slope = (f(T2) - f(T1)) / (math.log(T2) - math.log(T1))
+        if math.isfinite(slope):
+            return slope, "the bound's slope over the window"
     return float(th.exponent(noiseless)), "the bound's asymptotic exponent (its window slope depends on unknown constants)"
 
 
@@ -107,6 +111,8 @@ def _slope(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
     how = ""
     if check.high_from_bound:
         values = {"d": float(np.prod(row["constants"]["shape"]))}
+        if row["spec"]["schedule"]["kind"] == "mars_theory":
+            values["s"] = float(row["spec"]["schedule"]["s"])
         bound_slope, how = bound_window_slope(th, T[0], T[-1], values, noiseless=_noiseless(row))
         high = bound_slope + check.slack
         how = f"; upper end = {how} ({bound_slope:+.3f}) + slack {check.slack:.2f}"

@@ -28,6 +28,7 @@ mutant                                  planted bug
 ``fira_no_residual``                    Fira's scaled residual is dropped (GaLore)
 ``ldadam_frozen_subspace``              the power-iteration result is discarded (the basis of step 1
                                         is kept; moments and error feedback as usual)
+``ldadam_no_error_feedback``            the error-feedback buffer is dropped (``error_feedback=False``)
 ``adarankgrad_no_refresh``              the refresh triggers are never armed (first subspace forever)
 ``mars_exact_aliased``                  exact MARS whose previous-point gradient aliases the current
                                         one (h_t = g_t): the correction term vanishes
@@ -160,6 +161,12 @@ class LdadamFrozenSubspace(algorithms.REGISTRY["ldadam"]):
             super()._update_param(p, grad, state, group)
 
 
+class LdadamNoErrorFeedback(algorithms.REGISTRY["ldadam"]):
+    def __init__(self, params, lr: float = 1e-3, *args, **kwargs) -> None:
+        kwargs["error_feedback"] = False
+        super().__init__(params, lr, *args, **kwargs)
+
+
 class AdarankgradNoRefresh(algorithms.REGISTRY["adarankgrad"]):
     def __init__(self, params, lr: float = 1e-3, *args, **kwargs) -> None:
         kwargs["subspace_tol"] = None
@@ -207,6 +214,7 @@ _SPECIFIC = [
     Mutant("galore_full_rank", "galore_adamw", GaloreFullRank, "the rank argument is ignored (full dimension)"),
     Mutant("fira_no_residual", "fira_adamw", FiraNoResidual, "the scaled residual is dropped"),
     Mutant("ldadam_frozen_subspace", "ldadam", LdadamFrozenSubspace, "the power-iteration result is discarded"),
+    Mutant("ldadam_no_error_feedback", "ldadam", LdadamNoErrorFeedback, "the error-feedback buffer is dropped"),
     Mutant("adarankgrad_no_refresh", "adarankgrad", AdarankgradNoRefresh, "the refresh triggers are never armed"),
     Mutant("mars_exact_aliased", "mars_adamw", MarsExactAliased, "h_t aliases g_t: the correction term vanishes"),
 ]
@@ -224,8 +232,6 @@ INVISIBLE: dict[str, str] = {
     "adagrad_subset_norm: mean instead of sum": "the mean is the sum / k, so the step is √k times larger: a constant "
     "step-size change, invisible to a slope (adaptive methods keep their exponent for any η)",
     "adam: bias correction frozen at t = 1": "a constant factor √(1−β2)/(1−β1) on the step: no slope changes",
-    "ldadam: error feedback off": "on the matrix cells the warm-started power iteration on the momentum-blended "
-    "b_t keeps exploring the whole space, so EF off converges at the same slope (measured; see the report)",
 }
 
 

@@ -12,7 +12,8 @@ Problems (:data:`PROBLEM_FAMILIES`):
                        ``eig_range``), **A = 0** (so W* = 0, f* = 0) and a random start of Frobenius norm
                        ``start_norm`` (seeded): a well-conditioned matrix problem whose initial
                        gradient is O(1), so that the noise dominates early.
-``robust_regression``  RR, :class:`synthetic.RobustRegression` (finite sum; its own sampling noise).
+``robust_regression``  RR, :class:`synthetic.RobustRegression` (finite sum; its own sampling noise),
+                       started at :math:`x^\natural + \text{start\_offset}\cdot\mathbf 1`.
 
 Noises (:data:`NOISE_FAMILIES`); every generator is Rademacher (``σ_i = s_i`` exactly under
 E exp(ξ²/σ²) ≤ e, the cheapest draw) unless stated, and ``level`` is the **sub-gaussian**
@@ -54,8 +55,12 @@ def _matrix_quadratic(m: int = 8, n: int = 16, eig_range=(1.0, 2.0), seed: int =
     return MatrixQuadratic(torch.zeros(1, int(m), int(n), dtype=torch.float64), base.B, base.C, x0=start)
 
 
-def _robust_regression(d: int = 10, n_samples: int = 1024, seed: int = 0) -> Problem:
-    return RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed))
+def _robust_regression(d: int = 10, n_samples: int = 1024, seed: int = 0, start_offset: float = 3.0) -> Problem:
+    """RR with x0 = x♮ + start_offset·1 (theory.md §9 uses 3)."""
+    base = RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed))
+    if float(start_offset) == 3.0:
+        return base
+    return RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed), x0=base.x_natural + float(start_offset))
 
 
 PROBLEM_FAMILIES = {"separable": _separable, "matrix_quadratic": _matrix_quadratic, "robust_regression": _robust_regression}
