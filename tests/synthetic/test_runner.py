@@ -291,3 +291,18 @@ def test_two_point_estimators_get_the_same_sample_at_both_points(name):
     assert exact.mode == lookahead.mode == "batched"
     assert max_rel_err(exact.final_x, lookahead.final_x) <= 1e-13
     assert max_rel_err(approx.final_x, exact.final_x) > 1e-6
+
+
+def test_clip_count_metric_reads_the_optimizer_state():
+    """MARS keeps state["clip_count"] per seed; the trace holds it (NaN before the first step), in both modes."""
+    if "mars_adamw" not in algorithms.REGISTRY:
+        pytest.skip("mars_adamw is not registered")
+    p = MatrixQuadratic.random(5, 4, N=2, seed=1)
+    kw = dict(steps=4, seeds=3, noise=AdditiveNoise(5.0), metrics=("clip_count",), record_steps=range(5))
+    batched = run("mars_adamw", {"lr": 0.01}, p, **kw)  # large noise: ‖c_t‖ > 1, clipping fires every step
+    looped = run("mars_adamw", {"lr": 0.01}, p, mode="loop", **kw)
+    expected = np.array([[np.nan] * 3] + [[float(t)] * 3 for t in range(1, 5)])
+    np.testing.assert_array_equal(batched.trace["clip_count"], expected)
+    np.testing.assert_array_equal(looped.trace["clip_count"], expected)
+    with pytest.raises(KeyError, match="no 'clip_count'"):
+        run("adam", {"lr": 0.01}, p, **kw)
