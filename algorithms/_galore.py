@@ -45,8 +45,16 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
-from ._lowrank import init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag, dense_adamw_update
-from ._projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis, validate_rank
+from ._lowrank import (
+    checked_rank,
+    dense_adamw_update,
+    init_dense_state,
+    matrix_shape,
+    subspace_shape,
+    uses_projection,
+    validate_lowrank_flag,
+)
+from ._projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
 from ._validation import check_bool, check_choice, check_int, check_positive
 from .adam import adam_direction, bias_corrections, validate_adam_hyper
 
@@ -263,12 +271,8 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         """``(side, rank)`` of a projected parameter: the side rule, then the rank checked (or truncated)."""
         m, n = matrix_shape(p, group)
         side = resolve_side(m, n, group["proj_side"], group["square_side"])
-        # An SVD basis has at most min(m, n) vectors whichever side is projected (the projected
-        # dimension itself under the default "std" rule); the official codes slice U[:, :r] of a thin SVD.
-        try:
-            rank = validate_rank(group["rank"], min(m, n), overflow=svd_settings(group["variant"])["overflow"])
-        except ValueError as exc:
-            raise ValueError(f"{exc} (parameter shape {m}x{n}, {side} basis: at most min(m, n) singular vectors)") from None
+        # the official codes slice U[:, :r] of a thin SVD, so min(m, n) bounds the rank on either side
+        rank = checked_rank(group["rank"], m, n, overflow=svd_settings(group["variant"])["overflow"])
         return side, rank
 
     # ------------------------------------------------------------------ state and step
@@ -277,8 +281,7 @@ class SubspaceAdamWBase(ReferenceOptimizer):
             init_dense_state(p, state)
             return
         side, rank = self._layout(p, group)
-        *batch, m, n = p.shape
-        shape = (*batch, rank, n) if side == "left" else (*batch, m, rank)
+        shape = subspace_shape(p.shape, side, rank)
         state["exp_avg"] = p.new_zeros(shape)
         state["exp_avg_sq"] = p.new_zeros(shape)
 

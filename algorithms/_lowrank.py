@@ -16,10 +16,19 @@ from typing import Any
 
 import torch
 
+from ._projection import validate_rank
 from ._validation import check_bool
 from .adam import adam_update
 
-__all__ = ["matrix_shape", "uses_projection", "validate_lowrank_flag", "init_dense_state", "dense_adamw_update"]
+__all__ = [
+    "matrix_shape",
+    "uses_projection",
+    "validate_lowrank_flag",
+    "checked_rank",
+    "subspace_shape",
+    "init_dense_state",
+    "dense_adamw_update",
+]
 
 
 def matrix_shape(p: torch.Tensor, group: dict[str, Any]) -> tuple[int, int] | None:
@@ -38,6 +47,23 @@ def uses_projection(p: torch.Tensor, group: dict[str, Any]) -> bool:
 def validate_lowrank_flag(group: dict[str, Any]) -> None:
     if "lowrank" in group:
         check_bool("lowrank", group["lowrank"])
+
+
+def checked_rank(rank: Any, m: int, n: int, *, overflow: str = "raise", name: str = "rank") -> int:
+    """``rank`` checked against ``min(m, n)``, the most singular vectors a basis of an ``m × n`` matrix
+    can have on either side (raise, or truncate as the official GaLore/Fira codes do); the error names
+    the argument and the parameter's shape."""
+    try:
+        return validate_rank(rank, min(m, n), overflow=overflow, name=name)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (parameter shape {m}x{n}: a basis has at most min(m, n) = {min(m, n)} vectors)") from None
+
+
+def subspace_shape(shape: torch.Size | tuple[int, ...], side: str, rank: int) -> tuple[int, ...]:
+    """Shape of the subspace coordinates of a ``[*batch, m, n]`` parameter: ``[*batch, r, n]`` (left) or
+    ``[*batch, m, r]`` (right)."""
+    *batch, m, n = shape
+    return (*batch, rank, n) if side == "left" else (*batch, m, rank)
 
 
 def init_dense_state(p: torch.Tensor, state: dict[str, Any]) -> None:

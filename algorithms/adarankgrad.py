@@ -136,7 +136,7 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
-from ._lowrank import dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
+from ._lowrank import checked_rank, dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
 from ._projection import (
     SIDE_RULES,
     SIDES,
@@ -147,7 +147,6 @@ from ._projection import (
     projection_side,
     randomized_singular_pairs,
     top_singular_pairs,
-    validate_rank,
 )
 from ._registry import register
 from ._validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
@@ -423,10 +422,7 @@ class AdaRankGrad(ReferenceOptimizer):
         m, n = matrix_shape(p, group)
         side = projection_side(m, n, group["proj_side"], square=group["square_side"])
         for name in ("min_rank", "max_rank"):
-            try:
-                validate_rank(group[name], min(m, n), name=name)
-            except ValueError as exc:
-                raise ValueError(f"{exc} (parameter shape {m}x{n}: an SVD basis has at most min(m, n) vectors)") from None
+            checked_rank(group[name], m, n, name=name)
         return side
 
     # ------------------------------------------------------------------ state and step

@@ -141,7 +141,15 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
-from ._lowrank import dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
+from ._lowrank import (
+    checked_rank,
+    dense_adamw_update,
+    init_dense_state,
+    matrix_shape,
+    subspace_shape,
+    uses_projection,
+    validate_lowrank_flag,
+)
 from ._projection import (
     SIDE_RULES,
     SIDES,
@@ -151,7 +159,6 @@ from ._projection import (
     projection_side,
     randomized_singular_pairs,
     top_singular_basis,
-    validate_rank,
 )
 from ._registry import register
 from ._validation import check_beta, check_bool, check_choice, check_int
@@ -420,10 +427,7 @@ class LDAdam(ReferenceOptimizer):
     def _layout(self, p: torch.Tensor, group: dict[str, Any]) -> tuple[str, int]:
         m, n = matrix_shape(p, group)
         side = ldadam_side(m, n, group["proj_side"], group["square_side"], group["variant"])
-        try:
-            rank = validate_rank(group["rank"], min(m, n))
-        except ValueError as exc:
-            raise ValueError(f"{exc} (parameter shape {m}x{n}, {side} projection: a basis has at most min(m, n) vectors)") from None
+        rank = checked_rank(group["rank"], m, n)
         return side, rank
 
     # ------------------------------------------------------------------ state and step
@@ -432,8 +436,7 @@ class LDAdam(ReferenceOptimizer):
             init_dense_state(p, state)
             return
         side, rank = self._layout(p, group)
-        *batch, m, n = p.shape
-        shape = (*batch, rank, n) if side == "left" else (*batch, m, rank)
+        shape = subspace_shape(p.shape, side, rank)
         state["exp_avg"] = p.new_zeros(shape)
         state["exp_avg_sq"] = p.new_zeros(shape)
 
