@@ -30,7 +30,9 @@ class Oracle:
 
     ``exact_grad`` is :math:`\\nabla f(x)` when it was computed on the way (no problem sampling), else
     ``None``; the runner reuses it for running gradient-norm statistics.
-    ``sample`` defaults to ``problem.stochastic`` (finite sums sample their terms).
+    ``sample`` defaults to ``problem.stochastic`` (finite sums sample their terms). A noise that depends on
+    the gradient (:class:`synthetic.noise.MultiplicativeNoise` with ``target="gradient"``) multiplies the exact
+    gradient, or the sampled one when the problem samples.
     """
 
     def __init__(self, problem: Problem, noise: NoiseModel | None = None, *, sample: bool | None = None,
