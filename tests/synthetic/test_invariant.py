@@ -66,5 +66,5 @@ def test_left_and_right_products_on_batches():
 
 def test_plain_long_reduction_is_not_batch_invariant_on_two_threads(two_threads):
     """Why rowsum exists (and the runner pads a lone seed): one long row is split across threads."""
-    x = torch.randn(3, 200_003, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    assert not _rows_equal(lambda t: t.sum(-1), x, rows=(0, 1, 2))
+    x = torch.randn(8, 200_003, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    assert not _rows_equal(lambda t: t.sum(-1), x, rows=range(8))  # some row rounds differently (deterministic)

@@ -161,7 +161,7 @@ def test_lone_seed_is_padded_so_long_reductions_match_the_batch(two_threads, mon
     alone equals itself in the batch; without it (MIN_BATCH = 1) some seed does not."""
     monkeypatch.setitem(algorithms.REGISTRY, "_test_sum_normalized_sgd", _SumNormalizedSGD)
     p = SeparableLogSum(40_000)
-    seeds = [5, 6, 7, 8]
+    seeds = [5, 6, 7, 8, 9, 10]
     kw = dict(steps=2, x0_radius=50.0, metrics=(), running=(), record_steps=[2])
     batch = run("_test_sum_normalized_sgd", {"lr": 0.5}, p, seeds=seeds, **kw)
     for i, seed in enumerate(seeds):
