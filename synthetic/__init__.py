@@ -5,7 +5,9 @@
 * :mod:`synthetic.rng`: counter-based per-seed random streams;
 * :mod:`synthetic.oracle`: problem sampling plus noise;
 * :mod:`synthetic.runner`: :func:`run` — any registered optimizer on S seeds at once, with traces;
-* :mod:`synthetic.metrics`: the recorded quantities.
+* :mod:`synthetic.metrics`: the recorded quantities;
+* :mod:`synthetic.constants`: numerical checks of the constants (sampled curvature against L);
+* :mod:`synthetic._invariant`: the batch-invariant reductions and products the problems use.
 """
 
 from .metrics import METRICS, RUNNING_METRICS, OptimizerView, distance_to, energy_rank, state_value
