@@ -84,13 +84,17 @@ def _base(check: Check, th: Theorem) -> dict[str, Any]:
         "metric": check.metric, "statistic": check.statistic, "theorem": th.key, "theorem_title": th.title,
         "source": th.source, "provenance": check.provenance or th.provenance,
         "category": category_of(check.provenance or th.provenance),
-        "claim": check.claim, "notes": check.notes, "figure": check.figure,
+        "claim": check.claim, "notes": check.notes, "figure": check.figure, "mutant": check.mutant,
+        "assess": check.assess,
     }
 
 
 def _finish(out: dict, outcome: stats.Outcome, estimate: float, ci, expected: str) -> dict:
-    verdict = stats.gate(outcome, out["provenance"])
-    out.update(estimate=float(estimate), ci=[float(ci[0]), float(ci[1])], expected=expected, **verdict.to_dict())
+    verdict = stats.gate(outcome, out["provenance"]).to_dict()
+    if not out.get("assess", True):
+        verdict.update(verdict="MEASURED", asserted=False,
+                       reason=f"measured, not judged (no planted bug breaks this claim); {outcome.reason}")
+    out.update(estimate=float(estimate), ci=[float(ci[0]), float(ci[1])], expected=expected, **verdict)
     return out
 
 
@@ -241,12 +245,31 @@ def _delta(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
 _KINDS = {"slope": _slope, "bound": _bound, "gap": _gap, "order": _order, "delta": _delta}
 
 
+def _diverged(check: Check, rows: Mapping[str, dict]) -> list[str]:
+    out = []
+    for key in check.cells:
+        values = row_values(rows[key], check.metric)
+        if not np.all(np.isfinite(values)):
+            out.append(f"{key} ({int((~np.isfinite(values)).sum())} non-finite values)")
+    return out
+
+
 def evaluate_check(check: Check, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
-    """The result of one check (a plain dict; see the module docstring). Missing rows raise ``KeyError``."""
+    """The result of one check (a plain dict; see the module docstring). Missing rows raise ``KeyError``.
+
+    A cell whose metric holds NaN/Inf (a diverged run) fails its claim: no rate can be fitted and the
+    quantity the theorem bounds is not even finite.
+    """
     for key in check.cells:
         if key not in rows:
             raise KeyError(f"check {check.key}: no stored row for cell {key!r}")
-    return _KINDS[check.kind](check, theorem(check.theorem), rows, n_resamples, seed)
+    th = theorem(check.theorem)
+    diverged = _diverged(check, rows)
+    if diverged:
+        out = _base(check, th)
+        outcome = stats.Outcome("FAIL", f"the run diverged: {', '.join(diverged)}")
+        return _finish(out, outcome, math.nan, (math.nan, math.nan), "a finite metric")
+    return _KINDS[check.kind](check, th, rows, n_resamples, seed)
 
 
 def evaluate_checks(checks, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[dict]:

@@ -32,9 +32,15 @@ mutant                                  planted bug
 ``adarankgrad_no_refresh``              the refresh triggers are never armed (first subspace forever)
 ``mars_exact_aliased``                  exact MARS whose previous-point gradient aliases the current
                                         one (h_t = g_t): the correction term vanishes
-``<name>_frozen_after_first_step``      generic (for the report-only checks of algorithms without a
-                                        theorem): after step 1 the update is written to a stale copy,
-                                        so the parameters never move again
+``adagrad_*_not_accumulated``           the new accumulator is computed but never stored, so
+                                        b_t² = b0² + ‖g_t‖² (a constant-step method: a noise floor)
+``adagrad_*_heavy_tailed_noise``        not an optimizer bug: the cells' noise becomes Student-t (df 3),
+                                        violating the sub-gaussian premise of the δ-dependence check
+``adarankgrad_full_rank``               the rank bound is dropped (every direction kept)
+``<name>_frozen_after_first_step``      generic, for every registered algorithm (used by checks whose
+                                        claims no specific bug breaks, e.g. σ = 0 slopes and the
+                                        analogy-only claims): after step 1 the update is written to a
+                                        stale copy, so the parameters never move again
 ======================================  =====================================================================
 """
 
@@ -57,10 +63,13 @@ __all__ = ["Mutant", "MUTANTS", "INVISIBLE", "mutants_of"]
 
 @dataclass(frozen=True)
 class Mutant:
+    """A planted bug: an optimizer class (``cls``) or, with ``noise``, the cells' noise replaced by that family."""
+
     name: str
     base: str
-    cls: type
+    cls: type | None
     bug: str
+    noise: str | None = None
 
 
 @contextlib.contextmanager
@@ -102,6 +111,16 @@ def _no_sqrt_update(opt, p, grad, state, group) -> None:
     p.add_(divide_by_subsets(grad, denom, layout, batch), alpha=-float(group["lr"]))
 
 
+def _not_accumulated_update(opt, p, grad, state, group) -> None:
+    """AdaGrad step whose new accumulator b_t² = b_{t-1}² + ‖g_t‖² is computed but never stored (b_t² = b0² + ‖g_t‖²)."""
+    state["step"] += 1
+    layout = opt._layout(p, group)
+    batch = group["batch_dims"]
+    current = state["sum_sq"] + subset_sum_of_squares(grad, layout, batch)  # the bug: not written back
+    denom = current.sqrt().add_(resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS))
+    p.add_(divide_by_subsets(grad, denom, layout, batch), alpha=-float(group["lr"]))
+
+
 class AdagradNormNoSqrt(algorithms.REGISTRY["adagrad_norm"]):
     def __init__(self, params, lr: float = 1e-2, **kwargs) -> None:
         kwargs["scope"] = "tensor"  # one accumulator per tensor: the same as "group" for a single parameter
@@ -119,6 +138,30 @@ class AdagradCoordinateNoSqrt(algorithms.REGISTRY["adagrad_coordinate"]):
 class AdagradSubsetNormNoSqrt(algorithms.REGISTRY["adagrad_subset_norm"]):
     def _update_param(self, p, grad, state, group) -> None:
         _no_sqrt_update(self, p, grad, state, group)
+
+
+def _tensor_scope(cls: type) -> type:
+    class TensorScope(cls):
+        def __init__(self, params, lr: float = 1e-2, **kwargs) -> None:
+            kwargs["scope"] = "tensor"
+            super().__init__(params, lr, **kwargs)
+
+    return TensorScope
+
+
+class AdagradNormNotAccumulated(_tensor_scope(algorithms.REGISTRY["adagrad_norm"])):
+    def _update_param(self, p, grad, state, group) -> None:
+        _not_accumulated_update(self, p, grad, state, group)
+
+
+class AdagradCoordinateNotAccumulated(algorithms.REGISTRY["adagrad_coordinate"]):
+    def _update_param(self, p, grad, state, group) -> None:
+        _not_accumulated_update(self, p, grad, state, group)
+
+
+class AdagradSubsetNormNotAccumulated(algorithms.REGISTRY["adagrad_subset_norm"]):
+    def _update_param(self, p, grad, state, group) -> None:
+        _not_accumulated_update(self, p, grad, state, group)
 
 
 # ----------------------------------------------------------------------------- Adam
@@ -174,6 +217,15 @@ class AdarankgradNoRefresh(algorithms.REGISTRY["adarankgrad"]):
         super().__init__(params, lr, *args, **kwargs)
 
 
+class AdarankgradFullRank(algorithms.REGISTRY["adarankgrad"]):
+    def __init__(self, params, lr: float = 1e-3, *args, **kwargs) -> None:
+        params = list(params)
+        dims = [min(p.shape[-2:]) for p in params if isinstance(p, torch.Tensor) and p.dim() >= 2]
+        kwargs["max_rank"] = max(1, min(dims)) if dims else kwargs.get("max_rank", 128)  # the bug: the bound is dropped
+        kwargs["rank_threshold"] = 1.0  # ... and the rank rule keeps every direction
+        super().__init__(params, lr, *args, **kwargs)
+
+
 class MarsExactAliased(algorithms.REGISTRY["mars_adamw"]):
     def _previous_point_grad(self, p, grad, state, group, previous_point):
         return grad  # the gradient at x_(t-1) was aliased to the buffer that now holds g_t
@@ -207,6 +259,16 @@ _SPECIFIC = [
            "divides by Σ g_i², not its square root"),
     Mutant("adagrad_subset_norm_no_sqrt", "adagrad_subset_norm", AdagradSubsetNormNoSqrt,
            "divides by Σ‖g_Ψ‖², not its square root"),
+    Mutant("adagrad_norm_not_accumulated", "adagrad_norm", AdagradNormNotAccumulated,
+           "the new accumulator is never stored (b_t² = b0² + ‖g_t‖²)"),
+    Mutant("adagrad_coordinate_not_accumulated", "adagrad_coordinate", AdagradCoordinateNotAccumulated,
+           "the new accumulator is never stored"),
+    Mutant("adagrad_subset_norm_not_accumulated", "adagrad_subset_norm", AdagradSubsetNormNotAccumulated,
+           "the new accumulator is never stored"),
+    Mutant("adagrad_norm_heavy_tailed_noise", "adagrad_norm", None,
+           "the noise is Student-t (df 3) though the check assumes sub-gaussian noise", noise="student_t"),
+    Mutant("adagrad_subset_norm_heavy_tailed_noise", "adagrad_subset_norm", None,
+           "the noise is Student-t (df 3) though the check assumes sub-gaussian noise", noise="student_t"),
     Mutant("adam_bias_correction_precedence", "adam", AdamBiasCorrectionPrecedence,
            "(1 - beta)**t instead of 1 - beta**t in the bias corrections"),
     Mutant("subspace_momentum_no_complement", "subspace_momentum", SubspaceMomentumNoComplement,
@@ -216,16 +278,14 @@ _SPECIFIC = [
     Mutant("ldadam_frozen_subspace", "ldadam", LdadamFrozenSubspace, "the power-iteration result is discarded"),
     Mutant("ldadam_no_error_feedback", "ldadam", LdadamNoErrorFeedback, "the error-feedback buffer is dropped"),
     Mutant("adarankgrad_no_refresh", "adarankgrad", AdarankgradNoRefresh, "the refresh triggers are never armed"),
+    Mutant("adarankgrad_full_rank", "adarankgrad", AdarankgradFullRank, "the rank bound is dropped (full rank)"),
     Mutant("mars_exact_aliased", "mars_adamw", MarsExactAliased, "h_t aliases g_t: the correction term vanishes"),
 ]
-_GENERIC_BASES = ("adam_sn", "rmsprop_sn", "adam_sn_sm", "lion", "mars_lion", "mars_shampoo")
-
 MUTANTS: dict[str, Mutant] = {m.name: m for m in _SPECIFIC}
-for _base in _GENERIC_BASES:
-    if _base in algorithms.REGISTRY:
-        _name = f"{_base}_frozen_after_first_step"
-        MUTANTS[_name] = Mutant(_name, _base, frozen_after_first_step(algorithms.REGISTRY[_base]),
-                                "after step 1 the update lands on a stale copy (no progress)")
+for _base in sorted(algorithms.REGISTRY):
+    _name = f"{_base}_frozen_after_first_step"
+    MUTANTS[_name] = Mutant(_name, _base, frozen_after_first_step(algorithms.REGISTRY[_base]),
+                            "after step 1 the update lands on a stale copy (no progress)")
 
 #: bugs that no rate check can see, with the reason (they are covered by oracle/identity tests)
 INVISIBLE: dict[str, str] = {

@@ -67,7 +67,7 @@ def summary_counts(results: list[dict]) -> dict[str, Any]:
     count = lambda rs, v: sum(r["verdict"] == v for r in rs)  # noqa: E731
     return {
         "asserted": {v: count(asserted, v) for v in ("PASS", "FAIL", "INCONCLUSIVE", "ERROR")},
-        "reported": {v: count(reported, v) for v in ("CONSISTENT", "INCONSISTENT", "INCONCLUSIVE", "ERROR")},
+        "reported": {v: count(reported, v) for v in ("CONSISTENT", "INCONSISTENT", "INCONCLUSIVE", "MEASURED", "ERROR")},
         "algorithms": sorted({r["algorithm"] for r in results}),
     }
 

@@ -140,6 +140,10 @@ class Check:
     require_disjoint: bool = False
     levels: tuple[str, ...] = ()
     provenance: str | None = None  #: overrides the theorem's tag (e.g. a comparison whose claim is the paper's)
+    mutant: str = ""  #: the planted bug (verify.rates.mutants) this check must FAIL
+    #: False: a measurement reported with its interval and no verdict ("MEASURED"), for quantities whose
+    #: claim no planted bug was found to break (so a pass would certify nothing)
+    assess: bool = True
     claim: str = ""
     notes: str = ""
     figure: str = ""

@@ -21,7 +21,7 @@ from .progress import ProgressBar
 from .spec import Cell, Check
 from .store import ResultStore
 
-__all__ = ["run_cells", "evaluate", "cost", "mutant_cells", "default_jobs", "results_dir"]
+__all__ = ["run_cells", "evaluate", "cost", "mutant_cells", "mutant_for_check", "default_jobs", "results_dir"]
 
 #: rough relative cost of one seed-step, per problem family and mode (pilot timings; only orders the queue)
 _FAMILY_COST = {"separable": 1.0, "matrix_quadratic": 3.0, "robust_regression": 4.0}
@@ -124,7 +124,11 @@ def mutant_cells(cells: list[Cell], checks: list[Check], mutant: str) -> tuple[l
     out_cells = []
     for c in cells:
         if c.algorithm == m.base:
-            new = replace(c, key=f"{c.key}@{mutant}", algorithm=f"mutant:{mutant}", label=f"{c.label} [mutant {mutant}]")
+            if m.noise is not None:
+                changed = {"noise": (m.noise, {"level": float(c.noise[1].get("level", 1.0))})}
+            else:
+                changed = {"algorithm": f"mutant:{mutant}"}
+            new = replace(c, key=f"{c.key}@{mutant}", label=f"{c.label} [mutant {mutant}]", **changed)
             renamed[c.key] = new.key
             out_cells.append(new)
     out_checks = []
@@ -144,3 +148,19 @@ def results_dir(root: str | Path, grid: str, master_seed: int = 0, mutant: str |
     if mutant:
         base = base / "mutants" / mutant
     return base
+
+
+def mutant_for_check(cells: list[Cell], checks: list[Check], check_key: str) -> tuple[list[Cell], Check]:
+    """The declared mutant of one check: the cells it needs (mutant substituted) and the renamed check."""
+    by_key = {c.key: c for c in checks}
+    try:
+        check = by_key[check_key]
+    except KeyError:
+        raise ValueError(f"unknown check {check_key!r}") from None
+    if not check.mutant:
+        raise ValueError(f"check {check_key} declares no mutant")
+    needed = [c for c in cells if c.key in check.cells]
+    m_cells, m_checks = mutant_cells(needed, [check], check.mutant)
+    if not m_checks:
+        raise ValueError(f"mutant {check.mutant} does not touch the cells of {check_key}")
+    return m_cells, m_checks[0]

@@ -1,0 +1,99 @@
+"""Every rate check FAILS on its planted bug and passes on the real code.
+
+Fast tier: a representative check per mechanism on a shrunk version of its quick-grid cells (fewer
+seeds, shorter horizons), the correct algorithm and the mutant on the *same* shrunk grid.
+Slow tier (``-m slow``): every check of the quick grid against its declared mutant, on the quick grid
+itself (what ``verify rates --quick --mutant NAME`` runs).
+"""
+
+from dataclasses import replace
+
+import pytest
+
+import algorithms
+from verify.rates.cells import build
+from verify.rates.checks import evaluate_check
+from verify.rates.execute import run_cell
+from verify.rates.mutants import INVISIBLE, MUTANTS
+from verify.rates.sweep import mutant_for_check
+
+CELLS, CHECKS = build("quick")
+BY_CHECK = {c.key: c for c in CHECKS}
+
+GOOD = {"PASS", "CONSISTENT"}
+BAD = {"FAIL", "INCONSISTENT"}
+
+
+def shrink(check_key, horizons, seeds, window):
+    """The check and its cells (correct, then with the declared mutant) on a reduced grid."""
+    check = replace(BY_CHECK[check_key], window=window)
+    m_cells, m_check = mutant_for_check(CELLS, CHECKS, check_key)
+    m_check = replace(m_check, window=window)
+
+    def small(cell):
+        return replace(cell, horizons=horizons, seeds=min(cell.seeds, seeds))
+
+    correct = [small(c) for c in CELLS if c.key in check.cells]
+    mutated = [small(c) for c in m_cells]
+    return check, correct, m_check, mutated
+
+
+def evaluate(check, cells):
+    rows = {c.key: run_cell(c) for c in cells}
+    return evaluate_check(check, rows, n_resamples=300)
+
+
+FAST = [
+    # check, horizons, seeds, window
+    ("sgd/gd-bound", tuple(2**k for k in range(4, 11)), 2, (2**4, 2**10)),
+    ("sgd/gd-slope", tuple(2**k for k in range(4, 11)), 2, (2**7, 2**10)),
+    ("adagrad_norm/noisy-slope", tuple(2**k for k in range(4, 12)), 16, (2**8, 2**11)),
+    ("adam/slope", tuple(2**k for k in range(6, 10)), 8, (2**6, 2**9)),
+    ("sgd/bound", (2**8, 2**9), 4, (2**8, 2**9)),
+    ("subspace_momentum/vs-sgd", (2**8, 2**9), 4, (2**8, 2**9)),
+    ("mars_adamw/gamma-gap", tuple(2**k for k in range(6, 10)), 8, (2**6, 2**9)),
+    ("lion/slope", (2**8, 2**9, 2**10), 8, (2**8, 2**10)),
+]
+
+
+@pytest.mark.parametrize("key, horizons, seeds, window", FAST, ids=[f[0] for f in FAST])
+def test_check_passes_the_real_code_and_fails_its_mutant(key, horizons, seeds, window):
+    check, correct, m_check, mutated = shrink(key, horizons, seeds, window)
+    good = evaluate(check, correct)
+    bad = evaluate(m_check, mutated)
+    assert good["verdict"] in GOOD, good["reason"]
+    assert bad["verdict"] in BAD, bad["reason"]
+
+
+def test_every_check_declares_an_existing_mutant_of_its_algorithm():
+    for grid in ("quick", "full"):
+        cells, checks = build(grid)
+        for check in checks:
+            assert check.mutant in MUTANTS, check.key
+            m = MUTANTS[check.mutant]
+            assert m.base == check.algorithm, (check.key, m.base)
+            mutant_for_check(cells, checks, check.key)  # raises when the mutant does not touch the check's cells
+
+
+def test_mutants_are_not_left_in_the_registry():
+    assert not [name for name in algorithms.REGISTRY if name.startswith(("mutant:", "rates["))]
+    for m in MUTANTS.values():
+        if m.cls is not None:
+            assert m.cls not in algorithms.REGISTRY.values(), m.name
+
+
+def test_invisible_bugs_are_documented_with_a_reason():
+    assert INVISIBLE and all(len(reason) > 40 for reason in INVISIBLE.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", [c.key for c in CHECKS])
+def test_every_quick_grid_check_fails_its_mutant(key, tmp_path_factory):
+    check = BY_CHECK[key]
+    m_cells, m_check = mutant_for_check(CELLS, CHECKS, key)
+    rows = {c.key: run_cell(c) for c in m_cells}
+    bad = evaluate_check(m_check, rows, n_resamples=1000)
+    if not check.assess:
+        assert bad["verdict"] == "MEASURED"  # a measurement: no verdict to fail (see the check's notes)
+        return
+    assert bad["verdict"] in BAD, bad["reason"]
