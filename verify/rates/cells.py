@@ -11,6 +11,8 @@ Families (``figure`` names group the cells of one plot):
 ``noise_adaptation`` AdaGrad-Norm / -Coordinate / -Subset-Norm (k = 4) at σ = 0 and σ = 1 with a fixed η
                      (b0 = 1 inside the root, ε = 0), plus the σ = 0.1 crossover for AdaGrad-Norm
                      (E1); δ-dependence of the quantiles (E2); ℓ₁² and ℓ₂,₁² metrics for SN.
+``dimension_sparsity`` E3: AdaGrad-Norm / -Coordinate / -Subset-Norm (k = √d) for d = 4^j and noise on
+                     ⌈d^β⌉ coordinates: orderings and d-exponents, measured against the authors' figure.
 ``sn_adam``          AdamSN, RMSPropSN, Lion, MARS-Lion on P1 with η0/√T (no theorem: reported).
 ``matrix_iso``       the ABC matrix problem (8 × 16, W* = 0, κ = 2) with isotropic noise: SGD (explicit
                      bound [D]; on P1 an iterate thrown into the flat tails has a small gradient, so
@@ -55,17 +57,23 @@ class Grid:
     window_anytime: tuple[int, int]
     window_horizon: tuple[int, int]
     window_matrix: tuple[int, int]
+    dims: tuple[int, ...]  # E3 dimensions (powers of 4, so k = √d is an integer)
+    betas: tuple[float, ...]  # E3 noise sparsities
+    e3_horizons: tuple[int, ...]
+    seeds_e3: int
 
 
 GRIDS = {
     "quick": Grid("quick", anytime=tuple(2**k for k in range(4, 14)), horizon=tuple(2**k for k in range(8, 13)),
                   matrix_horizon=tuple(2**k for k in range(8, 12)), seeds_p1=128, seeds_hp=256, seeds_matrix=32,
                   seeds_loop=8, seeds_mars=32, window_anytime=(2**9, 2**13), window_horizon=(2**8, 2**12),
-                  window_matrix=(2**8, 2**11)),
+                  window_matrix=(2**8, 2**11), dims=(16, 256), betas=(0.25, 1.0), e3_horizons=(2**9, 2**10, 2**11),
+                  seeds_e3=32),
     "full": Grid("full", anytime=tuple(2**k for k in range(4, 17)), horizon=tuple(2**k for k in range(8, 16)),
                  matrix_horizon=tuple(2**k for k in range(8, 14)), seeds_p1=256, seeds_hp=1024, seeds_matrix=64,
                  seeds_loop=16, seeds_mars=64, window_anytime=(2**10, 2**16), window_horizon=(2**9, 2**15),
-                 window_matrix=(2**9, 2**13)),
+                 window_matrix=(2**9, 2**13), dims=(16, 64, 256, 1024), betas=(0.0, 0.25, 0.43, 0.6, 0.8, 1.0),
+                 e3_horizons=(2**12, 2**13, 2**14), seeds_e3=256),
 }
 
 P1 = ("separable", {"d": 16, "L": 1.0, "delta": 1.0, "r": 2.0})
@@ -202,6 +210,50 @@ def _noise_adaptation(b: _Builder) -> None:
                     notes="measured only (see adagrad_norm/delta)")
 
 
+#: exponent of d in the 1/√T term of the authors' rate figure [F] (theory.md §4, "Dimensional dependence")
+E3_PREDICTED = {"adagrad_coordinate": lambda beta: 1.5 + beta, "adagrad_subset_norm": lambda beta: 0.3 + 1.8 * beta,
+                "adagrad_norm": lambda beta: 2.5 * beta}
+
+
+def _dimension(b: _Builder) -> None:
+    """E3: d = 4^j, σ_i = 1 on ⌈d^β⌉ random coordinates, P1 normalised (L = Δ = 1), one η for every method.
+
+    Measured, not judged: the orderings and exponents of the authors' figure are asymptotic in d,
+    their normalisation is unverified, and on these dimensions no planted bug separates them (see the
+    report); each measurement is shown next to the figure's prediction.
+    """
+    g, fig, eta = b.g, "dimension_sparsity", 0.5
+    methods = ("adagrad_norm", "adagrad_coordinate", "adagrad_subset_norm")
+    for beta in g.betas:
+        keys = {m: [] for m in methods}
+        for d in g.dims:
+            k = int(round(d**0.5))
+            noise = ("sparse", {"level": 1.0, "beta": beta, "placement": "random", "seed": 0})
+            for name in methods:
+                extra = {"subset_size": k} if name == "adagrad_subset_norm" else {}
+                keys[name].append(b.cell(f"{name}/e3-d{d}-beta{beta:g}", name, {"b0": 1.0, "eps": 0.0, **extra},
+                                         ("separable", {"d": d}), noise, _const(eta), seeds=g.seeds_e3,
+                                         horizons=g.e3_horizons, metrics=("avg_sq_grad",), figure=fig,
+                                         label=f"{name.replace('adagrad_', '')} d={d} β={beta:g}"))
+            sn, coord, norm = keys["adagrad_subset_norm"][-1], keys["adagrad_coordinate"][-1], keys["adagrad_norm"][-1]
+            b.check(key=f"adagrad_subset_norm/e3-vs-coordinate-d{d}-beta{beta:g}", algorithm="adagrad_subset_norm",
+                    theorem="sn_dimension_table", kind="order", cells=(sn, coord), statistic="q0.9", high=ORDER_TOLERANCE,
+                    max_width=1.0, figure=fig, assess=False, mutant="adagrad_subset_norm_not_accumulated",
+                    claim=f"E3 d={d}, β={beta:g}: SN <= Coordinate (the figure: for every β)")
+            prediction = "SN < Norm" if beta > 3 / 7 else "Norm <= SN"
+            b.check(key=f"adagrad_subset_norm/e3-vs-norm-d{d}-beta{beta:g}", algorithm="adagrad_subset_norm",
+                    theorem="sn_dimension_table", kind="order", cells=(sn, norm), statistic="q0.9", high=ORDER_TOLERANCE,
+                    max_width=1.0, figure=fig, assess=False, mutant="adagrad_subset_norm_not_accumulated",
+                    claim=f"E3 d={d}, β={beta:g}: log(SN/Norm) (the figure predicts {prediction}: β vs 3/7)")
+        for name in methods:
+            predicted = E3_PREDICTED[name](beta)
+            b.check(key=f"{name}/e3-d-exponent-beta{beta:g}", algorithm=name, theorem="sn_dimension_table", kind="dim",
+                    cells=tuple(keys[name]), statistic="q0.9", low=predicted - 0.5, high=predicted + 0.5, max_width=2.0,
+                    figure=fig, assess=False, mutant=f"{name}_not_accumulated",
+                    claim=f"E3 β={beta:g}: d-exponent of the 0.9-quantile at fixed T (figure: {predicted:.2f} "
+                          "for the 1/√T term)")
+
+
 def _sn_adam(b: _Builder) -> None:
     g, fig = b.g, "sn_adam"
     entries = [("adam_sn", {"betas": [0.9, 0.999], "subset_size": 4}, 0.6, "AdamSN (k=4), η = 0.6/√T"),
@@ -322,6 +374,7 @@ def build(grid: str = "quick", master_seed: int = 0) -> tuple[list[Cell], list[C
     b = _Builder(g, master_seed)
     _baselines(b)
     _noise_adaptation(b)
+    _dimension(b)
     _sn_adam(b)
     _matrix(b)
     _mars(b)

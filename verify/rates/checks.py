@@ -16,6 +16,8 @@ Kinds:
            slope intervals do not overlap (MARS experiment B's pass criterion).
 ``order``  log(stat(cell 0)/stat(cell 1)) at the window's largest horizon (an ordering or a
            ratio), paired when the seeds are the same.
+``dim``    the log-log slope of a seed statistic at the largest horizon across cells of increasing
+           dimension d (seeds resampled independently per cell).
 ``delta``  the δ-dependence of the (1−δ)-quantiles at the window's largest horizon: the slope of
            log q against log(1/δ) over ``levels`` (:func:`~verify.rates.stats.bootstrap_quantile_exponent`).
 
@@ -242,7 +244,22 @@ def _delta(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
     return _finish(out, outcome, est.estimate, est.ci, expected)
 
 
-_KINDS = {"slope": _slope, "bound": _bound, "gap": _gap, "order": _order, "delta": _delta}
+def _dim(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
+    cells = [rows[k] for k in check.cells]
+    dims = [float(np.prod(r["constants"]["shape"])) for r in cells]
+    T = [r["horizons"][_window_index(r["horizons"], check.window)[-1]] for r in cells]
+    if len(set(T)) != 1:
+        raise ValueError(f"check {check.key}: the cells' largest horizons in the window differ ({T})")
+    samples = [row_values(r, check.metric)[r["horizons"].index(T[0])] for r in cells]
+    est = stats.bootstrap_loglog_slope_across(dims, samples, check.statistic, n_resamples=n_resamples, seed=seed)
+    outcome = stats.judge_interval(est.ci, low=check.low, high=check.high, max_width=check.max_width, what="d-exponent")
+    out = _base(check, th)
+    out.update(T=int(T[0]), dims=dims, values=[float(stats.seed_statistic(v, check.statistic)) for v in samples])
+    expected = f"exponent of d in {check.statistic}[{check.metric}] at T = {T[0]} {_target_text(check.low, check.high)}"
+    return _finish(out, outcome, est.estimate, est.ci, expected)
+
+
+_KINDS = {"slope": _slope, "bound": _bound, "gap": _gap, "order": _order, "delta": _delta, "dim": _dim}
 
 
 def _diverged(check: Check, rows: Mapping[str, dict]) -> list[str]:

@@ -1,9 +1,10 @@
 """Rate figures, drawn from the stored rows and ``verdicts.json`` only (never reruns a cell).
 
 One PNG per figure group (the cells' ``figure`` field) and grid, under ``<grid>/figures/``: log-log
-axes, for every cell of the group the seed mean of the metric at each horizon (markers), the 10–90 %
+axes, for every cell of the group the seed mean of the metric at each horizon (dots), the 10–90 %
 band of the metric across seeds (shaded) and, where a slope check was evaluated, the fitted line
-over its window (dashed, legend with the slope and its interval). One panel per metric used by the
+over its window (dashed for the mean; for a quantile claim the quantile itself as crosses and its
+fit dotted; legend with the slope, its interval and the verdict). One panel per metric used by the
 group's checks.
 """
 
@@ -47,7 +48,7 @@ def draw_group(rows: list[dict], results: list[dict], title: str, path: Path) ->
     fits = _slope_fits(results)
     metrics = sorted({r["metric"] for r in results if any(c in {row["key"] for row in rows} for c in r["cells"])}) or [
         "avg_sq_grad"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6.4 * len(metrics), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(9.0, 6.4 * len(metrics)), 4.8), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes[0], metrics):
         for i, row in enumerate(rows):
@@ -65,18 +66,54 @@ def draw_group(rows: list[dict], results: list[dict], title: str, path: Path) ->
                 ax.fill_between(T[band], lo[band], hi[band], color=color, alpha=0.15, lw=0)
             for r in fits.get((row["key"], metric), []):
                 f = r["fit"]
-                if f["statistic"] != "mean":
-                    continue
                 Tw = np.asarray(f["horizons"], float)
-                ax.plot(Tw, np.exp(f["intercept"]) * Tw ** f["slope"], "--", lw=1.5, color=color,
-                        label=f"  fit {f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}] → {r['verdict']}")
+                style = "--" if f["statistic"] == "mean" else ":"
+                if f["statistic"] != "mean":  # a quantile fit: draw the quantile it was fitted to
+                    ax.plot(Tw, f["center"], "x", ms=4, color=color)
+                ax.plot(Tw, np.exp(f["intercept"]) * Tw ** f["slope"], style, lw=1.5, color=color,
+                        label=f"  {f['statistic']} fit {f['slope']:+.2f} [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}] "
+                              f"→ {r['verdict']}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("T (horizon)")
         ax.set_ylabel(_METRIC_LABEL.get(metric, metric))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6.5, loc="best")
-    fig.suptitle(title + "   (markers: seed mean; band: 10–90 % across seeds; dashed: fitted slope)", fontsize=9)
+    fig.suptitle(title + "   (dots: seed mean; band: 10–90 % across seeds; dashed: fit of the mean; "
+                 "x + dotted: a quantile and its fit)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def draw_dimension(rows: list[dict], title: str, path: Path, level: float = 0.9) -> Path:
+    """E3: the (level)-quantile of the metric at the largest horizon against the dimension d, per method and β."""
+    import matplotlib.pyplot as plt
+
+    series: dict[tuple[str, float], list[tuple[float, np.ndarray]]] = {}
+    for row in rows:
+        beta = float(row["spec"]["noise"][1].get("beta", float("nan")))
+        d = float(np.prod(row["constants"]["shape"]))
+        series.setdefault((row["spec"]["algorithm"], beta), []).append((d, row_values(row, "avg_sq_grad")[-1]))
+    fig, ax = plt.subplots(figsize=(9.0, 4.8))
+    styles = {"adagrad_norm": "o-", "adagrad_coordinate": "s--", "adagrad_subset_norm": "^-."}
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    betas = sorted({b for _, b in series})
+    for (name, beta), points in sorted(series.items()):
+        points.sort(key=lambda p: p[0])
+        d = np.array([p[0] for p in points])
+        q = np.array([np.quantile(p[1], level) for p in points])
+        color = colors[betas.index(beta) % len(colors)]
+        ax.plot(d, q, styles.get(name, "o-"), color=color, label=f"{name.replace('adagrad_', '')}, β = {beta:g}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel(f"q{level:g} of " + _METRIC_LABEL["avg_sq_grad"] + " at the largest T")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.suptitle(title + " (E3; colour = β, marker = method)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -102,4 +139,6 @@ def rate_figures(results_dir: Path, out_dir: Path | None) -> list[Path]:
             keys = {r["key"] for r in members}
             related = [r for r in results if any(c in keys for c in r.get("cells", []))]
             paths.append(draw_group(members, related, f"{grid_dir.name}: {name}", target / f"{name}.png"))
+            if name == "dimension_sparsity":
+                paths.append(draw_dimension(members, f"{grid_dir.name}: {name}", target / f"{name}_vs_d.png"))
     return paths

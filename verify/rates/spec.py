@@ -37,7 +37,7 @@ FORMAT_VERSION = 1
 METRICS = ("avg_sq_grad", "min_sq_grad", "avg_l1_sq", "avg_l21_sq")
 SCHEDULE_KINDS = ("constant", "one_over_L", "inverse_sqrt_horizon", "mars_theory")
 ANYTIME_KINDS = ("constant", "one_over_L", "mars_theory")
-CHECK_KINDS = ("slope", "bound", "gap", "order", "delta")
+CHECK_KINDS = ("slope", "bound", "gap", "order", "delta", "dim")
 #: seed ids of master seed m are m·SEED_STRIDE + 0..S−1 (disjoint streams across master seeds)
 SEED_STRIDE = 1_000_003
 
@@ -153,6 +153,10 @@ class Check:
             raise ValueError(f"check {self.key}: kind must be one of {CHECK_KINDS}, got {self.kind!r}")
         if self.low is None and self.high is None and not self.high_from_bound and self.kind != "bound":
             raise ValueError(f"check {self.key}: needs a target (low, high or high_from_bound)")
+        if self.kind == "dim":
+            if len(self.cells) < 2:
+                raise ValueError(f"check {self.key}: a dim check takes at least 2 cells (one per dimension)")
+            return
         needed = {"slope": 1, "bound": 1, "gap": 2, "order": 2, "delta": 1}[self.kind]
         if len(self.cells) != needed:
             raise ValueError(f"check {self.key}: a {self.kind} check takes {needed} cell(s), got {len(self.cells)}")

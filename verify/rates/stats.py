@@ -63,6 +63,7 @@ __all__ = [
     "bootstrap_statistic",
     "quantile_band",
     "bootstrap_quantile_exponent",
+    "bootstrap_loglog_slope_across",
     "Outcome",
     "Verdict",
     "judge_interval",
@@ -481,3 +482,30 @@ def bootstrap_quantile_exponent(values: np.ndarray, levels: Sequence[float], *, 
     ci, used, note = _run_bootstrap((v,), exponent, paired=False, confidence=confidence, n_resamples=n_resamples,
                                     method=method, seed=seed)
     return IntervalEstimate(estimate, ci, confidence, used, what, n_resamples, note)
+
+
+def bootstrap_loglog_slope_across(xs: Sequence[float], samples: Sequence[np.ndarray], statistic: str = "mean", *,
+                                  confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> IntervalEstimate:
+    r"""Log-log slope of a seed statistic across independent cells (e.g. one cell per dimension d).
+
+    Each cell's seeds are resampled independently (percentile bootstrap; the cells share no seed pairing).
+    """
+    x = _check_horizons(xs)
+    if len(samples) != x.size:
+        raise ValueError(f"samples has {len(samples)} cells but there are {x.size} x values")
+    vals = [np.asarray(s, dtype=np.float64).ravel() for s in samples]
+    for v in vals:
+        if v.size < 2 or not np.all(np.isfinite(v)) or np.any(v <= 0):
+            raise ValueError("every cell needs at least 2 finite positive values")
+    _check_bootstrap_args(confidence, n_resamples, "percentile")
+    center = np.array([seed_statistic(v, statistic) for v in vals])
+    estimate = float(loglog_fit(x, center)[0])
+    rng = np.random.default_rng(seed)
+    boot = np.empty((n_resamples, x.size))
+    for j, v in enumerate(vals):
+        idx = rng.integers(0, v.size, size=(n_resamples, v.size))
+        boot[:, j] = seed_statistic(v[idx], statistic, axis=-1)
+    slopes = loglog_fit(x, boot)[0]
+    alpha = (1 - confidence) / 2
+    ci = (float(np.quantile(slopes, alpha)), float(np.quantile(slopes, 1 - alpha)))
+    return IntervalEstimate(estimate, ci, confidence, "percentile", f"d-exponent ({statistic})", n_resamples)
