@@ -45,9 +45,7 @@ def evaluate(check, cells):
 
 FAST = [
     # check, horizons, seeds, window
-    ("sgd/gd-bound", tuple(2**k for k in range(4, 11)), 2, (2**4, 2**10)),
-    ("sgd/gd-slope", tuple(2**k for k in range(4, 11)), 2, (2**7, 2**10)),
-    ("adagrad_norm/noisy-slope", tuple(2**k for k in range(4, 12)), 16, (2**8, 2**11)),
+    # (sgd/gd-bound, sgd/gd-slope and adagrad_norm/noisy-slope: through the suite checks below)
     ("adam/slope", tuple(2**k for k in range(6, 10)), 8, (2**6, 2**9)),
     ("sgd/bound", (2**8, 2**9), 4, (2**8, 2**9)),
     ("subspace_momentum/vs-sgd", (2**8, 2**9), 4, (2**8, 2**9)),
@@ -80,6 +78,18 @@ def test_mutants_are_not_left_in_the_registry():
     for m in MUTANTS.values():
         if m.cls is not None:
             assert m.cls not in algorithms.REGISTRY.values(), m.name
+
+
+@pytest.mark.parametrize("fn, mutant", [("gd_descent", "mutant:sgd_double_step"),
+                                        ("adagrad_norm_noise_adaptation", "mutant:adagrad_norm_not_accumulated")])
+def test_suite_checks_pass_and_fail_their_mutant(fn, mutant):
+    from verify.checks import rates as suite_rates
+
+    check_fn = getattr(suite_rates, fn)
+    passed, detail = check_fn(True)
+    assert passed, detail
+    passed, detail = check_fn(True, algorithm=mutant)
+    assert not passed, detail
 
 
 def test_invisible_bugs_are_documented_with_a_reason():
