@@ -42,6 +42,7 @@ FIGURES: dict[str, FigureSpec] = {}
 #: figure functions that live outside a discovered module (resolved lazily)
 EXTERNAL: dict[str, tuple[str, str]] = {
     "rank": ("verify.rank_checks:make_figures", "results/rank"),
+    "gpu_lm": ("paper_checks.gpu_lm.figures:make_figures", "results/gpu_lm"),
 }
 
 
