@@ -1,13 +1,36 @@
-"""Convergence-rate verification: fit observed rates against each algorithm's theorem (``verify rates``).
+r"""Convergence-rate verification: fit observed rates against each algorithm's theorem (``verify rates``).
 
-* :mod:`verify.rates.theorems` — theorems as data (assumptions, sympy bound, schedule, provenance);
-* :mod:`verify.rates.spec` — cells (algorithm, problem, noise, schedule, horizons, seeds) and checks;
-* :mod:`verify.rates.cells` — the experiments of theory.md on a quick and a full grid;
-* :mod:`verify.rates.execute` — run a cell with :func:`synthetic.run`;
-* :mod:`verify.rates.store` — one JSON row per cell, cached and resumable;
-* :mod:`verify.rates.stats` — log-log slopes with seed-bootstrap intervals, quantiles, verdicts;
-* :mod:`verify.rates.checks` — evaluate claims on stored rows;
-* :mod:`verify.rates.mutants` — planted-bug optimizers the checks must fail;
-* :mod:`verify.rates.sweep`, :mod:`verify.rates.report`, :mod:`verify.rates.figures` — orchestration,
-  tables, figures.
+Usage::
+
+    verify rates --quick                 # every algorithm, reduced grid (~2 min on 2 cores), cached
+    verify rates --quick --algo ldadam   # one algorithm's checks and the cells they need
+    verify rates                         # the full grid (about an hour on 2 cores)
+    verify rates --quick --mutant galore_full_rank   # a planted bug through its base algorithm's checks
+    verify figures --only rates          # the figures, from the saved rows (never reruns)
+
+Pieces:
+
+* :mod:`~verify.rates.theorems` — theorems as data: assumptions (each with its provenance tag), the
+  bound as a sympy expression in T, d, σ, L, Δ, δ, η …, the step-size schedule it needs, provenance
+  (verified / background / reconstructed). Exponents come from the sympy bound.
+* :mod:`~verify.rates.spec` — a *cell* (algorithm, problem, noise, schedule, horizons, seeds, metrics)
+  and a *check* (a claim on cells, tied to a theorem, naming the planted bug it must fail).
+* :mod:`~verify.rates.cells` — the experiments of theory.md on a quick and a full grid.
+* :mod:`~verify.rates.problems` — problem and noise builders over :mod:`synthetic` (plain-data names).
+* :mod:`~verify.rates.execute` — runs a cell with :func:`synthetic.run` (anytime or one run per horizon).
+* :mod:`~verify.rates.store` — one JSON row per cell (settings, seeds, values, versions, git commit);
+  cached by the cell's digest, written atomically, so a killed sweep resumes with the missing cells.
+* :mod:`~verify.rates.stats` — seed statistics (mean, (1−δ)-quantiles), log-log slopes with seed
+  bootstrap intervals (scipy), verdicts PASS / FAIL / INCONCLUSIVE, and the provenance gate: a
+  reconstructed claim is reported (CONSISTENT / INCONSISTENT / INCONCLUSIVE), never passed.
+* :mod:`~verify.rates.checks` — evaluates claims on stored rows (slope, explicit bound, slope gap,
+  ordering, δ-dependence, d-exponent).
+* :mod:`~verify.rates.mutants` — planted-bug optimizers the checks must fail (tests/verify/test_rates_mutants.py).
+* :mod:`~verify.rates.sweep`, :mod:`~verify.rates.report`, :mod:`~verify.rates.figures`,
+  :mod:`~verify.rates.progress` — orchestration (parallel workers), tables, figures, progress bar.
+
+Adding a rate check: declare the theorem in :data:`~verify.rates.theorems.THEOREMS` (if new), add the
+cell(s) and the check in a family function of :mod:`~verify.rates.cells` with ``mutant=`` naming a bug
+of :mod:`~verify.rates.mutants` that the check must FAIL; ``tests/verify/test_rates_mutants.py``
+enforces that every check names an existing mutant of its algorithm.
 """

@@ -275,7 +275,8 @@ def _matrix(b: _Builder) -> None:
     b.check(key="sgd/bound", algorithm="sgd", theorem="sgd_horizon", kind="bound", cells=(sgd,), window=window,
             figure=fig, claim="E R_T <= (2Δ/η0 + Lη0σ²)/√T", mutant="sgd_stale_gradient_sum")
     b.band("sgd/slope", "sgd", "sgd_horizon", sgd, -0.5, BAND_NOISY, window, figure=fig,
-           claim="noise-dominated: slope −1/2", mutant="sgd_stale_gradient_sum")
+           claim="noise-dominated: slope −1/2 (two-sided: on this strongly convex quadratic the step's noise floor, "
+                 "of order Lησ², makes T^(-1/2) tight [D])", mutant="sgd_stale_gradient_sum")
     sgdm = b.cell("sgdm/mq-iso", "sgd", {"momentum": 0.9, "momentum_type": "ema"}, MQ, ISO1, _sqrtT(2.0), seeds=S,
                   figure=fig, label="SGDm (EMA 0.9), η = 2/√T")
     b.band("sgdm/slope", "sgd", "sgdm_horizon", sgdm, -0.5, BAND_NOISY, window, figure=fig,
@@ -311,9 +312,10 @@ def _matrix(b: _Builder) -> None:
                                      ("ldadam", {"rank": 2}, adam_like, "LDAdam r = 2"),
                                      ("subspace_momentum", {"rank": 2, "momentum": 0.9, "update_proj_gap": 200}, 2.0,
                                       "Subspace-Momentum r = 2"),
-                                     ("adam", {}, adam_like, "Adam (full rank)")]:
+                                     ("adam", {"betas": [0.9, 0.999]}, adam_like, "Adam (full rank), β2 = 1 − 1/T")]:
         seeds = g.seeds_loop if name == "adarankgrad" else S
-        cell = b.cell(f"{name}/mq-rows", name, hyper, MQ, ROWS3, _sqrtT(eta0), seeds=seeds, figure=fig,
+        schedule = _sqrtT(eta0, beta2_horizon=True) if name == "adam" else _sqrtT(eta0)
+        cell = b.cell(f"{name}/mq-rows", name, hyper, MQ, ROWS3, schedule, seeds=seeds, figure=fig,
                       label=f"{label}, noise on 2 rows")
         if name in ("galore_adamw", "adarankgrad"):
             b.check(key=f"{name}/rows-floor", algorithm=name, theorem="golore_floor", kind="slope", cells=(cell,),
@@ -349,8 +351,8 @@ def _mars(b: _Builder) -> None:
                     label="MARS exact, γ = 1, η_t = (8+t)^(-1/3), 1−β1,t = η_t² (Alg. 1, H = I)")
     exact0 = b.cell("mars_adamw/rr-exact-g0", "mars_adamw", {**common, "gamma": 0.0, "preconditioner": "identity"}, RR,
                     NONE, schedule, seeds=S, horizons=horizons, figure=fig, label="the same with γ = 0 (no correction)")
-    adamw = b.cell("adam/rr", "adam", {"betas": [0.9, 0.999]}, RR, NONE, _sqrtT(0.3), seeds=S, horizons=horizons,
-                   figure=fig, label="AdamW, β1 = 0.9, η = 0.3/√T")
+    adamw = b.cell("adam/rr", "adam", {"betas": [0.9, 0.999]}, RR, NONE, _sqrtT(0.3, beta2_horizon=True), seeds=S,
+                   horizons=horizons, figure=fig, label="AdamW, β1 = 0.9, β2 = 1 − 1/T, η = 0.3/√T")
     b.check(key="mars_adamw/gap-vs-adamw", algorithm="mars_adamw", theorem="mars_theorem_b5", kind="gap",
             cells=(exact1, adamw), window=g.window_horizon, high=-0.1, require_disjoint=True, max_width=0.4, figure=fig,
             claim="slope(MARS exact, γ = 1) − slope(AdamW) <= −0.1, slope intervals disjoint (theory.md §9 B)",
