@@ -4,7 +4,8 @@ A row (written by :func:`verify.rates.execute.run_cell`, completed here) holds e
 cell (``spec``: algorithm, hyperparameters, problem, noise, schedule, horizons, seed count, master
 seed, metrics), the seed ids, the per-seed values of every metric at every horizon, the problem
 and noise constants, per-run wall times and modes, and its **provenance**: the git commit (and
-whether the working tree was dirty), the versions of Python, torch, numpy, scipy and sympy, the
+whether the code — ``algorithms/``, ``synthetic/``, ``verify/`` — differed from it, with the changed
+paths), the versions of Python, torch, numpy, scipy and sympy, the
 platform and the UTC time.
 
 **Cache.** A row lives in ``<dir>/<key>.json`` (``/`` in the key becomes ``__``). It is valid for a
@@ -39,16 +40,22 @@ from .spec import Cell
 __all__ = ["ResultStore", "provenance", "row_values"]
 
 
+#: the code whose state a row records (a change elsewhere does not make the row "dirty")
+_CODE_PATHS = ("algorithms", "synthetic", "verify", "pyproject.toml")
+
+
 @lru_cache(maxsize=1)
 def _git_state() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
-                               text=True, timeout=10)
+        # only the code that determines a result counts (results/ and the docs may change during a sweep)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *_CODE_PATHS], cwd=root,
+                               capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
-        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+        changed = [line[3:] for line in dirty.stdout.splitlines() if line.strip()]
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(changed), "git_dirty_paths": changed[:20]}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}
 
