@@ -13,6 +13,7 @@ Families (``figure`` names group the cells of one plot):
                      (E1); δ-dependence of the quantiles (E2); ℓ₁² and ℓ₂,₁² metrics for SN.
 ``dimension_sparsity`` E3: AdaGrad-Norm / -Coordinate / -Subset-Norm (k = √d) for d = 4^j and noise on
                      ⌈d^β⌉ coordinates: orderings and d-exponents, measured against the authors' figure.
+``partition_alignment`` E4: the same noise placed in few contiguous subsets or spread one per subset.
 ``sn_adam``          AdamSN, RMSPropSN, Lion, MARS-Lion on P1 with η0/√T (no theorem: reported).
 ``matrix_iso``       the ABC matrix problem (8 × 16, W* = 0, κ = 2) with isotropic noise: SGD (explicit
                      bound [D]; on P1 an iterate thrown into the flat tails has a small gradient, so
@@ -254,6 +255,25 @@ def _dimension(b: _Builder) -> None:
                           "for the 1/√T term)")
 
 
+def _partition_alignment(b: _Builder) -> None:
+    """E4: the same noise (σ_i = 1 on ⌈d^{1/2}⌉ coordinates) filling few contiguous subsets, or one per subset."""
+    g, fig = b.g, "partition_alignment"
+    d = 64 if g.name == "quick" else 256
+    k = int(round(d**0.5))
+    keys = {}
+    for placement in ("first", "spread"):
+        noise = ("sparse", {"level": 1.0, "beta": 0.5, "placement": placement, "seed": 0})
+        keys[placement] = b.cell(f"adagrad_subset_norm/e4-{placement}", "adagrad_subset_norm",
+                                 {"b0": 1.0, "eps": 0.0, "subset_size": k}, ("separable", {"d": d}), noise, _const(0.5),
+                                 seeds=g.seeds_hp, horizons=g.e3_horizons, metrics=("avg_sq_grad",), l21_subset=k,
+                                 figure=fig, label=f"SN k={k}, d={d}, noise in {'few subsets' if placement == 'first' else 'every subset'}")
+    b.check(key="adagrad_subset_norm/e4-alignment", algorithm="adagrad_subset_norm",
+            theorem="subset_norm_high_probability", kind="order", cells=(keys["first"], keys["spread"]), statistic="mean",
+            high=0.0, max_width=0.5, figure=fig, mutant="adagrad_subset_norm_strided_subsets",
+            claim="E4: the mixed norm Σ_j‖σ_Ψj‖ predicts SN does better when the noise fills few subsets "
+                  "(log ratio < 0)")
+
+
 def _sn_adam(b: _Builder) -> None:
     g, fig = b.g, "sn_adam"
     entries = [("adam_sn", {"betas": [0.9, 0.999], "subset_size": 4}, 0.6, "AdamSN (k=4), η = 0.6/√T"),
@@ -377,6 +397,7 @@ def build(grid: str = "quick", master_seed: int = 0) -> tuple[list[Cell], list[C
     _baselines(b)
     _noise_adaptation(b)
     _dimension(b)
+    _partition_alignment(b)
     _sn_adam(b)
     _matrix(b)
     _mars(b)

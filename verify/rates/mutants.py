@@ -10,6 +10,9 @@ What a rate check can see: a bug that changes the **asymptotic** behaviour (a fl
 Subset-Norm accumulator's mean instead of its sum is the step size times √k; a frozen bias
 correction is a constant factor) leaves every slope unchanged: it is the job of the oracle and
 identity tests, and :data:`INVISIBLE` lists such bugs with the reason, so the limitation is explicit.
+A bug can also be *faster* on a benign problem: AdaGrad without the square root takes 1/t steps, which
+beat 1/√t on P1's locally strongly convex minimum, so only two-sided ("slope ≈ −1/2") claims catch it,
+never an upper bound.
 
 ======================================  =====================================================================
 mutant                                  planted bug
@@ -34,6 +37,7 @@ mutant                                  planted bug
                                         one (h_t = g_t): the correction term vanishes
 ``adagrad_*_not_accumulated``           the new accumulator is computed but never stored, so
                                         b_t² = b0² + ‖g_t‖² (a constant-step method: a noise floor)
+``adagrad_subset_norm_strided_subsets`` the partition is read with the wrong reshape order (strided subsets)
 ``adagrad_*_heavy_tailed_noise``        not an optimizer bug: the cells' noise becomes Student-t (df 3),
                                         violating the sub-gaussian premise of the δ-dependence check
 ``adarankgrad_full_rank``               the rank bound is dropped (every direction kept)
@@ -164,6 +168,23 @@ class AdagradSubsetNormNotAccumulated(algorithms.REGISTRY["adagrad_subset_norm"]
         _not_accumulated_update(self, p, grad, state, group)
 
 
+class AdagradSubsetNormStridedSubsets(algorithms.REGISTRY["adagrad_subset_norm"]):
+    """Subsets formed with the wrong reshape order: subset j = {j, j + d/k, j + 2d/k, ...} (strided, not contiguous)."""
+
+    def _update_param(self, p, grad, state, group) -> None:
+        state["step"] += 1
+        layout = self._layout(p, group)
+        batch = group["batch_dims"]
+        d = p.shape[-1]
+        k = d // layout.state_shape[0] if p.dim() - batch == 1 and layout.state_shape else 1
+        perm = torch.arange(d, device=p.device).reshape(k, d // k).T.reshape(-1)  # the bug: [k, d/k] read column-wise
+        g = grad[..., perm]
+        state["sum_sq"].add_(subset_sum_of_squares(g, layout, batch))
+        denom = state["sum_sq"].sqrt().add_(resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS))
+        step = divide_by_subsets(g, denom, layout, batch)
+        p[..., perm] = p[..., perm] - float(group["lr"]) * step
+
+
 # ----------------------------------------------------------------------------- Adam
 class AdamBiasCorrectionPrecedence(algorithms.REGISTRY["adam"]):
     def _update_param(self, p, grad, state, group) -> None:
@@ -265,6 +286,8 @@ _SPECIFIC = [
            "the new accumulator is never stored"),
     Mutant("adagrad_subset_norm_not_accumulated", "adagrad_subset_norm", AdagradSubsetNormNotAccumulated,
            "the new accumulator is never stored"),
+    Mutant("adagrad_subset_norm_strided_subsets", "adagrad_subset_norm", AdagradSubsetNormStridedSubsets,
+           "subsets read with the wrong reshape order (strided instead of contiguous)"),
     Mutant("adagrad_norm_heavy_tailed_noise", "adagrad_norm", None,
            "the noise is Student-t (df 3) though the check assumes sub-gaussian noise", noise="student_t"),
     Mutant("adagrad_subset_norm_heavy_tailed_noise", "adagrad_subset_norm", None,
