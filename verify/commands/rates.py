@@ -8,8 +8,9 @@
     verify rates --quick --no-run             # re-evaluate the verdicts from the stored rows only
 
 Rows go to ``results/rates/<grid>/`` (one JSON per cell; rerunning computes only the missing
-cells); the verdicts to ``verdicts.json`` / ``verdicts.md`` there. Exit status 1 when an asserted
-check FAILs (reported claims never fail the command).
+cells; ``--master-seed M`` uses ``<grid>/master-M/``, ``--mutant X`` ``<grid>/mutants/X/``); the
+verdicts of a complete run (no ``--algo``) to ``verdicts.json`` / ``verdicts.md`` / ``theorems.json``
+there. Exit status 1 when an asserted check FAILs (reported claims never fail the command).
 """
 
 from __future__ import annotations
