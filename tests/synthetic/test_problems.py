@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from synthetic.constants import extremal_points, probe_curvature, sample_points
+from synthetic.constants import probe_curvature, sample_points
 from synthetic.problems import (
     DeepLinearNetwork,
     MatrixQuadratic,

@@ -4,7 +4,6 @@ fallback, batched = loop, traces, JSON, and errors."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from synthetic import (
     MatrixQuadratic,
     Oracle,
     RobustRegression,
-    SeedStreams,
     SeparableLogSum,
     log_steps,
     run,

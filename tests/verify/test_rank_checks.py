@@ -4,7 +4,6 @@ real code and failing on a planted bug (a mutant)."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ import algorithms._projection as projection
 from synthetic.noise import AdditiveNoise
 from synthetic.problems import MatrixQuadratic
 from verify import rank_checks as rc
-from verify import spectrum as sp
 from verify.cli import main
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "rank"

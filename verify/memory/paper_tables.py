@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .models import LLAMA_CONFIGS, ParamSpec, parameter_count, route
-from .totals import GB, GIB, MARS_PER_ELEMENT, mars_totals, model_totals
+from .totals import GB, GIB, MARS_PER_ELEMENT, model_totals
 
 __all__ = ["PAPER_VALUES", "Cell", "implied_parameter_consensus", "compare_cell", "galore_fira_cells", "snsm_cells", "mars_cells", "all_comparisons",
            "gpt2_small_specs"]
