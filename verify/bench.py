@@ -20,7 +20,12 @@ Throughput is ``steps × seeds / seconds``, the best of ``repeats`` short altern
 in one process with ``threads`` intra-op threads; results go to a JSON file with the machine's load averages.
 Other processes slow both sides, the two-thread batched side most (an OpenMP region waits for a descheduled
 thread): on a shared machine, compare runs at similar load, and ``--threads 1`` gives a lower bound that
-contention barely moves.
+contention barely moves. The ``verify`` command keeps freed memory in the heap
+(:mod:`synthetic.allocator`); without that the batched side's ``[S, d]`` temporaries are returned to the OS
+and page-faulted back every step whenever glibc trims the heap. With glibc's defaults the batched
+exact-gradient Adam step was bimodal on the 2-core machine (45k to 208k seed-steps/s over repeated runs of
+the same command); with retained memory it stayed at 144k–190k. ``OPTVERIFY_MALLOC=system`` measures glibc's
+defaults; the JSON records which was used (``machine.allocator``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any, Callable
 import torch
 
 import algorithms
+from synthetic import allocator
 
 __all__ = ["run_benchmark", "DEFAULTS"]
 
@@ -177,7 +183,7 @@ def run_benchmark(*, dim: int = DEFAULTS["dim"], seeds: int = DEFAULTS["seeds"],
             "workload": {"problem": "separable_log (P1)", "dim": dim, "seeds": seeds, "dtype": dtype,
                          "noise": f"gaussian additive, std {noise_std}", "lr": lr, "batched_steps": batched_steps,
                          "loop_steps": loop_steps, "repeats": repeats},
-            "machine": {"threads": threads, "load_average_before": load_before, "load_average_after": _load_average(),
+            "machine": {"threads": threads, "allocator": dict(allocator.STATUS), "load_average_before": load_before, "load_average_after": _load_average(),
                         "torch": torch.__version__, "python": platform.python_version(),
                         "processor": platform.processor() or platform.machine(),
                         "cpu_capability": torch.backends.cpu.get_cpu_capability()},

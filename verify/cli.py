@@ -38,8 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from synthetic.allocator import retain_unless_disabled
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    retain_unless_disabled()  # batched runs reuse freed memory instead of page-faulting it back
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0

@@ -46,7 +46,10 @@ def default_jobs() -> int:
 def _init_worker() -> None:
     import torch
 
+    from synthetic.allocator import retain_unless_disabled
+
     torch.set_num_threads(1)
+    retain_unless_disabled()  # spawned workers do not inherit the parent's malloc settings
 
 
 def _work(cell: Cell, directory: str) -> tuple[str, float]:
