@@ -7,7 +7,8 @@
 * :mod:`synthetic.runner`: :func:`run` — any registered optimizer on S seeds at once, with traces;
 * :mod:`synthetic.metrics`: the recorded quantities;
 * :mod:`synthetic.constants`: numerical checks of the constants (sampled curvature against L);
-* :mod:`synthetic._invariant`: the batch-invariant reductions and products the problems use.
+* :mod:`synthetic._invariant`: the batch-invariant reductions and products the problems use;
+* :mod:`synthetic.allocator`: keep freed heap memory for long batched runs (process-wide, opt-in).
 """
 
 from .metrics import METRICS, RUNNING_METRICS, OptimizerView, distance_to, energy_rank, state_value
