@@ -589,6 +589,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
                     self.state[p]["lookahead_grad"] = p.grad.detach().clone()
 
     def _step_mars_group(self, group: dict[str, Any], hyper: dict[torch.Tensor, _Hyper], previous_point: dict | None) -> None:
+        streaming = self._streams_corrections(group)
         pending = []
         for p in group["params"]:
             if p.grad is None:
@@ -608,6 +609,18 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 state["clip_count"] = torch.zeros(p.shape[: group["batch_dims"]], dtype=torch.int64, device=p.device)
             h = self._previous_point_grad(p, grad, state, group, previous_point)
             pending.append((p, grad, state, hp, variance_reduced_gradient(grad, h, gamma=hp.gamma, beta1=hp.beta1)))
+            if streaming:
+                self._clip_and_update(group, pending)
+                pending.clear()
+        self._clip_and_update(group, pending)
+
+    @staticmethod
+    def _streams_corrections(group: dict[str, Any]) -> bool:
+        """Only the global clip norm needs every :math:`c_t` before the first update; otherwise each parameter
+        is finished before the next :math:`c_t` exists, so one is alive at a time (verify/memory/formulas.py)."""
+        return group["clip"] != "global"
+
+    def _clip_and_update(self, group: dict[str, Any], pending: list) -> None:
         self._clip(group, pending)
         for p, grad, state, hp, c in pending:
             self._mars_update(p, c, state, group, hp)

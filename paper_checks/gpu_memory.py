@@ -43,7 +43,7 @@ import torch
 
 import algorithms
 from paper_checks.gpu_lm.model import Llama, LlamaConfig
-from verify.memory.formulas import param_memory
+from verify.memory.formulas import group_transient_bytes, param_memory
 from verify.memory.measure import compare_state, runtime_quantities
 from verify.memory.models import PAPER_ROUTING, routed_groups
 from verify.memory.transient import AllocationTracker, state_tensors
@@ -72,17 +72,19 @@ def predicted(optimizer: torch.optim.Optimizer, name: str) -> dict[str, int]:
     """Formula predictions for the optimizer's current parameters (states on the device and transients)."""
     states = rounded = transient = 0
     for group in optimizer.param_groups:
+        memories = []
         for p in group["params"]:
             device = "cuda" if p.device.type == "cuda" else "cpu"
             fm = param_memory(name, tuple(p.shape), group, runtime=runtime_quantities(optimizer, p), device=device)
             eb = p.element_size()
+            memories.append((fm, eb))
             for term in fm.terms:
                 if term.host:
                     continue
                 nbytes = fm.count(term) * term.element_size(eb)
                 states += nbytes
                 rounded += _round_up(nbytes)
-            transient = max(transient, fm.transient_bytes(eb))
+        transient = max(transient, group_transient_bytes(memories))  # groups step one after another
     return {"state_bytes": states, "state_bytes_allocator_rounded": rounded, "transient_bytes": transient}
 
 

@@ -19,6 +19,16 @@ def always_normalise(norm, threshold):
     return norm / threshold, torch.ones_like(norm, dtype=torch.bool)
 
 
+def clip_by_squared_norm(cs, threshold, batch_dims):
+    """Per-tensor clipping that divides by ‖c‖² instead of ‖c‖ (fires at the same steps, scales wrongly)."""
+    fired_masks = []
+    for c in cs:
+        divisor, fired = mars_core.clip_divisor(mars_core.problem_sq_norm(c, batch_dims), threshold)
+        mars_core._divide_problems(c, divisor, batch_dims)
+        fired_masks.append(fired)
+    return fired_masks
+
+
 def correction_sign_flipped(grad, prev_point_grad, *, gamma, beta1):
     """c_t = g_t − k(g_t − h_t): the correction subtracted instead of added."""
     return grad - mars_core.correction_scale(gamma, beta1) * (grad - prev_point_grad)
@@ -51,7 +61,7 @@ def ns_coefficients_swapped(M, *, steps=5, coefficients=shampoo.NS_COEFFICIENTS,
 
 MUTANTS = [
     (checks.gamma_zero_vs_torch_adamw, mars_core, "clip_divisor", always_normalise),
-    (checks.gamma_zero_clipped_vs_torch_adamw, mars_core, "clip_tensorwise", mars_core.clip_globally),
+    (checks.gamma_zero_clipped_vs_torch_adamw, mars_core, "clip_tensorwise", clip_by_squared_norm),
     (checks.approx_momentum_identity, mars_core, "correction_scale", correction_without_beta),
     (checks.exact_is_storm, mars_core.MarsOptimizerBase, "_store_previous_points", stale_previous_point),
     (checks.inplace_zero_grad_is_harmless, mars_core, "remember_gradient", alias_previous_gradient),

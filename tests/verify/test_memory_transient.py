@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import algorithms
-from verify.memory.formulas import param_memory
+from verify.memory.formulas import group_transient_bytes, param_memory
 from verify.memory.transient import AllocationTracker, measure_step, state_tensors, transient_report
 
 
@@ -70,3 +70,59 @@ def test_transient_report_rows():
     assert rows["adam"]["ratio"] == pytest.approx(1.0)
     assert rows["galore_adamw"]["route"] == "projected" and rows["galore_adamw"]["measured_peak_bytes"] > 0
     assert len(rows["galore_adamw"]["measured_by_step"]) == 4
+
+
+# ----------------------------------------------------------------------------- a group's step (MARS's c_t)
+MARS_SHAPES = ((40, 30), (30, 30), (50, 20))
+
+
+def _mars_group_peaks(name: str, **hyper) -> tuple[int, int, list[int]]:
+    """Measured steady-state step peak of one MARS group of three matrices, the group prediction, and the
+    per-parameter predictions."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.randn(s, generator=gen, dtype=torch.float64, requires_grad=True) for s in MARS_SHAPES]
+    opt = algorithms.make(name, params, lr=1e-3, **hyper)
+    peaks = []
+    for _ in range(4):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+        peaks.append(measure_step(opt)[0])
+    assert len(set(peaks[1:])) == 1  # the first step creates the state; later steps repeat
+    group = opt.param_groups[0]
+    memories = [(param_memory(name, tuple(p.shape), group), 8) for p in params]
+    return peaks[-1], group_transient_bytes(memories), [fm.transient_bytes(8) for fm, _ in memories]
+
+
+@pytest.mark.parametrize("clip", ["global", "tensor", "none"])
+def test_mars_adamw_group_transient_is_exact(clip):
+    measured, predicted, per_param = _mars_group_peaks("mars_adamw", clip=clip)
+    assert measured == predicted
+    if clip == "global":  # every c_t (1200 + 900 + 1000 elements) is alive at once
+        assert predicted == max(per_param) + (1200 + 900 + 1000 - 1200) * 8
+    else:  # streamed: one parameter's temporaries at a time
+        assert predicted == max(per_param)
+
+
+def test_group_transient_mutants_fail():
+    """A formula that forgets the held c_t under the global clip, and a MARS that keeps every c_t although
+    its per-tensor clip does not need them, both disagree with the measurement."""
+    measured, _, per_param = _mars_group_peaks("mars_adamw", clip="global")
+    assert measured != max(per_param)  # mutant formula: the per-parameter maximum only
+
+    cls = algorithms.REGISTRY["mars_adamw"]
+    assert "_streams_corrections" not in vars(cls)  # inherited: the mutant shadows it, then goes away
+    try:
+        cls._streams_corrections = staticmethod(lambda group: False)
+        mutant_measured, predicted, _ = _mars_group_peaks("mars_adamw", clip="tensor")
+    finally:
+        del cls._streams_corrections
+    assert mutant_measured > predicted
+    assert _mars_group_peaks("mars_adamw", clip="tensor")[0] == predicted  # the real code again
+
+
+def test_formula_clip_defaults_match_the_optimizers_variant_tables():
+    from verify.memory import formulas
+
+    for name, table in formulas._MARS_CLIP.items():
+        cls = algorithms.REGISTRY[name]
+        assert table == {v: cls.VARIANT_DEFAULTS[v]["clip"] for v in cls.VARIANT_DEFAULTS}

@@ -40,6 +40,8 @@ parameter's update, read off the update math; the walker cannot see them. Kind `
 peak of an ordinary step, kind ``"refresh_transient"`` the peak of a subspace refresh (an SVD: its
 outputs ``mμ + μ + μn`` plus the ``2mn`` input copies LAPACK's driver makes through ATen, and the new
 basis next to the old one); :meth:`ParamMemory.transient_elements` is the larger of the two phases.
+Kind ``"held_transient"`` is alive through the whole group's step for every parameter at once (MARS's
+:math:`c_t` under the global-norm clip); :func:`group_transient_bytes` adds those up for a group.
 Replacing a state tensor by a new one (LDAdam every step) counts the new tensor as transient until the
 old one is freed. They are predictions for paper_checks/gpu_memory.py, checked on CPU against
 :mod:`verify.memory.transient` (results/memory/cpu_transients.json), not asserted exactly: decomposition
@@ -58,7 +60,7 @@ __all__ = [
     "m", "n", "p", "B", "r", "k", "ell", "b", "s",
     "KINDS", "PAPER_KINDS", "PROJECTOR_KINDS", "BOOKKEEPING_KINDS",
     "RNG_STATE_BYTES", "DTYPE_BYTES",
-    "Term", "ParamMemory", "FORMULAS", "formula", "param_memory", "has_formula",
+    "HELD", "Term", "ParamMemory", "FORMULAS", "formula", "param_memory", "has_formula", "group_transient_bytes",
     "side_rule", "subset_count", "largest_divisor_at_most",
     "ALGORITHM_DEFAULTS",
 ]
@@ -67,8 +69,10 @@ m, n, p, B, r, k, ell, b, s = sympy.symbols("m n p B r k ell b s", integer=True,
 MU = sympy.Min(m, n)
 MX = sympy.Max(m, n)
 
+#: a temporary alive through the whole group's step, for every parameter at once (:func:`group_transient_bytes`)
+HELD = "held_transient"
 KINDS = ("moment", "subset_accumulator", "projector", "indices", "error_feedback", "scalar", "counter", "rng",
-         "bookkeeping", "transient", "refresh_transient")
+         "bookkeeping", "transient", "refresh_transient", HELD)
 PAPER_KINDS = frozenset({"moment", "subset_accumulator", "scalar"})
 PROJECTOR_KINDS = frozenset({"projector", "indices"})
 BOOKKEEPING_KINDS = frozenset({"counter", "rng", "bookkeeping"})
@@ -131,15 +135,36 @@ class ParamMemory:
                    for t in self.transients if t.kind == kind)
 
     def transient_elements(self) -> int:
-        """Peak temporaries of one update: the larger of an ordinary step and a refresh."""
-        return max(self._phase("transient", None), self._phase("refresh_transient", None))
+        """Peak temporaries of one update (this parameter alone): the larger of an ordinary step and a refresh."""
+        return max(self._phase("transient", None) + self._phase(HELD, None), self._phase("refresh_transient", None))
 
     def transient_bytes(self, param_bytes: int) -> int:
-        return max(self._phase("transient", param_bytes), self._phase("refresh_transient", param_bytes))
+        return max(self._phase("transient", param_bytes) + self._phase(HELD, param_bytes),
+                   self._phase("refresh_transient", param_bytes))
+
+    def held_elements(self) -> int:
+        return self._phase(HELD, None)
+
+    def held_bytes(self, param_bytes: int) -> int:
+        """Temporaries this parameter keeps alive through the whole group's step (kind ``held_transient``)."""
+        return self._phase(HELD, param_bytes)
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"key": t.key, "formula": str(t.elements), "elements": self.count(t), "dtype": t.dtype, "kind": t.kind,
                  "note": t.note} for t in self.terms]
+
+
+def group_transient_bytes(memories: Sequence[tuple[ParamMemory, int]]) -> int:
+    """Peak temporaries of one parameter group's step, from ``(formula, element bytes)`` per parameter.
+
+    Without ``held_transient`` terms this is the largest per-parameter peak (parameters update one after
+    another). A held term (MARS's :math:`c_t` under the global-norm clip, which needs every :math:`c_t`
+    before any update) is alive for every parameter at once: the peak is the sum of the held terms plus
+    the largest per-parameter peak over and above its own held part.
+    """
+    held = sum(fm.held_bytes(eb) for fm, eb in memories)
+    extra = max((fm.transient_bytes(eb) - fm.held_bytes(eb) for fm, eb in memories), default=0)
+    return held + extra
 
 
 # ----------------------------------------------------------------------------- shared rules (from the specs)
@@ -582,6 +607,10 @@ def _lion(ctx: _Context):
 
 #: mars.md §1.7 / the toolkit's variant table: ``optimize_1d`` per variant
 _MARS_VARIANT = {"paper": {"optimize_1d": True}, "official": {"optimize_1d": False}}
+#: the clip mode per variant (mars.md §1: Algorithms 1–2 clip the global norm, Algorithm 4 not at all; the code per tensor)
+_MARS_CLIP = {"mars_adamw": {"paper": "global", "official": "tensor"},
+              "mars_lion": {"paper": "global", "official": "tensor"},
+              "mars_shampoo": {"paper": "none", "official": "tensor"}}
 
 
 def _mars_rule(ctx: _Context) -> tuple[bool, bool]:
@@ -615,7 +644,12 @@ def _mars_exact_point(ctx: _Context) -> list[Term]:
     return [Term("x_prev", B * p, "param", "moment", "mars.md §3: exact keeps x_{t−1} (+1 per element)")]
 
 
-def _mars_common_transients() -> list[Term]:
+def _mars_common_transients(ctx: _Context) -> list[Term]:
+    """:math:`c_t`: with the global-norm clip every parameter's :math:`c_t` exists before the first update
+    (held through the group's step); per-tensor or no clipping streams them, one parameter at a time."""
+    clip = ctx.group.get("clip") or _MARS_CLIP[ctx.algorithm][ctx.get("variant") or "paper"]
+    if clip == "global":
+        return [Term("correction", B * p, "param", HELD, "c_t = g + k (g − h): all held for the global clip norm")]
     return [Term("correction", B * p, "param", "transient", "c_t = g + k (g − h), alive through the update")]
 
 
@@ -625,7 +659,7 @@ def _mars(ctx: _Context, buffers: list[Term], transients: list[Term]):
         return "dense", [_STEP, *_dense_adam_terms("mars.md §1.7: AdamW fallback, 2p"), *_mars_exact_point(ctx)], \
             _adam_transients()
     return "mars", [_STEP, *buffers, *_mars_estimator_terms(ctx), *_mars_exact_point(ctx)], \
-        _mars_common_transients() + transients
+        _mars_common_transients(ctx) + transients
 
 
 @formula("mars_adamw")

@@ -71,8 +71,9 @@ def format_table(rows: list[dict[str, Any]], model: str, bytes_per_element: int)
                      f"{r['ratio_to_adam_with_projectors']:>7.3f} {transient:>12}")
     lines += ["", "states: moments, subset accumulators, Fira's scalar (the papers' 'optimizer states'); projectors: bases "
               "and index vectors; EF: LDAdam's error-feedback buffer; GiB w/o P = states only; GiB with P = states + "
-              "projectors + EF; × Adam = (states + projectors + EF) / Adam's; transient: largest per-parameter peak of "
-              "documented temporaries (elements). Step counters and generator states are bookkeeping and excluded. "
+              "projectors + EF; × Adam = (states + projectors + EF) / Adam's; transient: peak of documented temporaries in one "
+              "step (elements): the largest per-parameter peak, plus every parameter's c_t where MARS's global-norm clip "
+              "holds them all at once. Step counters and generator states are bookkeeping and excluded. "
               "Rows marked [official]/[minimal] are mars.md §3's counts for the authors' MARS code and a minimal "
               "implementation; the registered mars_* rows are this toolkit's."]
     return "\n".join(lines)

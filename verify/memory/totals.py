@@ -106,6 +106,8 @@ def model_totals(
     totals = ModelTotals(algorithm, cfg.name, rank, parameter_count(cfg), options={"rule": rule, "method": method,
                                                                                      "dense": dense})
     cache: dict[tuple[tuple[int, ...], bool], tuple[int, ...]] = {}
+    group_held = {True: 0, False: 0}
+    group_extra = {True: 0, False: 0}
     for spec in llama_param_specs(cfg):
         in_method = route(spec, rule)
         key = (spec.shape, in_method)
@@ -114,14 +116,17 @@ def model_totals(
             cache[key] = (fm.elements(PAPER_KINDS), fm.elements(PROJECTOR_KINDS),
                           fm.elements(frozenset({"error_feedback"})), fm.elements(BOOKKEEPING_KINDS),
                           fm.nbytes(0, BOOKKEEPING_KINDS),  # no param-dtype bookkeeping terms
-                          fm.transient_elements())
-        states, projectors, ef, book, book_bytes, transient = cache[key]
+                          fm.transient_elements(), fm.held_elements())
+        states, projectors, ef, book, book_bytes, transient, held = cache[key]
         totals.states += states
         totals.projectors += projectors
         totals.error_feedback += ef
         totals.bookkeeping_elements += book
         totals.bookkeeping_bytes += book_bytes
-        totals.transient_peak_elements = max(totals.transient_peak_elements, transient)
+        # per group (method / dense): held temporaries add up, the rest peaks one parameter at a time
+        group_held[in_method] += held
+        group_extra[in_method] = max(group_extra[in_method], transient - held)
+    totals.transient_peak_elements = max(group_held[g] + group_extra[g] for g in (True, False))
     return totals
 
 
