@@ -40,6 +40,7 @@ import torch
 
 import algorithms
 from synthetic import allocator
+from verify.oracle import relative_error
 
 __all__ = ["run_benchmark", "DEFAULTS"]
 
@@ -135,7 +136,7 @@ def _measure(name: str, hyper: dict, problem, noise_std: float, seeds: int, batc
     # the comparison is of equal work: with the same streams the loop reproduces the runner's trajectories
     _, xb = _time_batched(name, hyper, problem, noise, seeds, loop_steps)
     _, xs = _time_loop(name, hyper, problem, noise_std, seeds, loop_steps, same_streams=True, **loop)
-    diff = float((xb - xs).abs().max() / xs.abs().max().clamp_min(1e-300))
+    diff = relative_error(xb, xs)
     rate_b = batched_steps * seeds / tb
     rate_p = loop_steps * seeds / tp
     case = {

@@ -26,7 +26,7 @@ import torch
 
 import algorithms
 
-__all__ = ["OracleReport", "compare", "load_candidate", "DEFAULT_RTOL", "DEFAULT_SHAPES"]
+__all__ = ["OracleReport", "compare", "load_candidate", "relative_error", "DEFAULT_RTOL", "DEFAULT_SHAPES"]
 
 #: per candidate dtype: bitsandbytes uses 1e-5 (fp32), 1e-3 (fp16), 1e-2 (bf16) for 20 steps
 DEFAULT_RTOL = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 2e-2}
@@ -64,7 +64,8 @@ class OracleReport:
         return json.dumps({**asdict(self), "passed": self.passed}, indent=2)
 
 
-def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``max|a − b| / max|b|`` in float64 (0 for empty tensors; the scale floored at 1e-300)."""
     if a.numel() == 0:
         return 0.0
     a = a.detach().to(torch.float64)
@@ -153,12 +154,12 @@ def compare(
             p.grad = g.detach().clone()
         ref_opt.step()
         cand_opt.step()
-        worst = max(_rel_err(c, r) for c, r in zip(cand_params, ref_params))
+        worst = max(relative_error(c, r) for c, r in zip(cand_params, ref_params))
         report.param_err.append(worst)
         failed = worst > rtol
         for rkey, ckey in (state_map or {}).items():
             errs = [
-                _rel_err(cand_opt.state[c][ckey], ref_opt.state[r][rkey])
+                relative_error(cand_opt.state[c][ckey], ref_opt.state[r][rkey])
                 for c, r in zip(cand_params, ref_params)
                 if rkey in ref_opt.state[r] and ckey in cand_opt.state[c]
             ]

@@ -14,16 +14,13 @@ import math
 import torch
 
 import algorithms
+from verify.checks._common import relative_error
 from verify.suite import check
 
 GROUP = "galore_fira"
 RTOL = 1e-12
 F64 = torch.float64
 SHAPES = ((6, 10), (10, 6), (7, 7))
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
 def _gradients(shape, steps, seed, growth=0.0):
@@ -64,7 +61,7 @@ def _identity_projector_error(name: str, quick: bool) -> float:
             a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
             opt = algorithms.make(name, [a], lr=2e-2, eps=eps, weight_decay=0.1, rank=min(shape), scale=1.0,
                                   update_proj_gap=10**6, variant=variant)
-            worst = max(worst, _rel(_run(opt, a, grads), _run(_adamw_twin(variant, b, 2e-2, 0.1, eps), b, grads)))
+            worst = max(worst, relative_error(_run(opt, a, grads), _run(_adamw_twin(variant, b, 2e-2, 0.1, eps), b, grads)))
     return worst
 
 
@@ -103,7 +100,7 @@ def galore_fixed_basis_vs_projected_adam(quick: bool):
             _run(opt, w, grads[1:])
             X = _run(adam, x, [proj(G) for G in grads[1:]])
             lifted = alpha * (U @ X if left else X @ U.mT)
-            worst = max(worst, _rel(w.detach() - w0, lifted))
+            worst = max(worst, relative_error(w.detach() - w0, lifted))
     return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)"
 
 
@@ -119,7 +116,7 @@ def fira_zero_residual_vs_galore(quick: bool):
         w0 = torch.randn(m, n, generator=g, dtype=F64)
         a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
         kw = dict(lr=1e-2, rank=r, scale=0.3, update_proj_gap=3, weight_decay=0.1, variant="paper")
-        worst = max(worst, _rel(_run(algorithms.make("fira_adamw", [a], **kw), a, grads),
+        worst = max(worst, relative_error(_run(algorithms.make("fira_adamw", [a], **kw), a, grads),
                                 _run(algorithms.make("galore_adamw", [b], **kw), b, grads)))
     return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)"
 
@@ -197,5 +194,5 @@ def fira_vs_transcription(quick: bool):
                 w = w0.clone().requires_grad_()
                 opt = algorithms.make("fira_adamw", [w], lr=1e-2, scale=0.4, rank=3, update_proj_gap=4,
                                       weight_decay=0.1, variant=variant, scaling=scaling)
-                worst = max(worst, _rel(_run(opt, w, grads), expected))
+                worst = max(worst, relative_error(_run(opt, w, grads), expected))
     return worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)"

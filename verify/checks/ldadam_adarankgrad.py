@@ -14,16 +14,13 @@ import torch
 
 import algorithms
 from algorithms._projection import project_back
+from verify.checks._common import relative_error
 from verify.suite import check
 
 GROUP = "ldadam_arg"
 RTOL = 1e-12
 F64 = torch.float64
 LDADAM_BETAS = (0.908, 0.99)
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
 def _gradients(shape, steps, seed):
@@ -55,7 +52,7 @@ def ldadam_rank_one_error(quick: bool) -> float:
                 ours = algorithms.make("ldadam", [a], lr=2e-2, betas=LDADAM_BETAS, weight_decay=0.1, rank=1,
                                        error_feedback=ef, variant=variant)
                 ref = torch.optim.AdamW([b], lr=2e-2, betas=LDADAM_BETAS, weight_decay=0.1, foreach=False)
-                worst = max(worst, _rel(_run(ours, a, grads), _run(ref, b, grads)))
+                worst = max(worst, relative_error(_run(ours, a, grads), _run(ref, b, grads)))
     return worst
 
 
@@ -72,7 +69,7 @@ def ldadam_full_rank_momentum_error(quick: bool) -> float:
             ours.step()
             adam.step()
             st = ours.state[a]
-            worst = max(worst, _rel(project_back(st["exp_avg"], st["basis"], side), adam.state[b]["exp_avg"]))
+            worst = max(worst, relative_error(project_back(st["exp_avg"], st["basis"], side), adam.state[b]["exp_avg"]))
     return worst
 
 
@@ -132,7 +129,7 @@ def ldadam_transcription_error(quick: bool) -> float:
                     ref = ldadam_transcription(x.T, [g.T for g in grads], **kw).T
                 else:
                     ref = ldadam_transcription(x, grads, **kw)
-                worst = max(worst, _rel(p.detach(), ref))
+                worst = max(worst, relative_error(p.detach(), ref))
     return worst
 
 
@@ -171,7 +168,7 @@ def adarankgrad_galore_error(quick: bool) -> float:
                                second_moment_transform="keep", scale=0.5, **conv)
         ref = algorithms.make("galore_adamw", [b], lr=2e-2, weight_decay=0.05, rank=3, update_proj_gap=4,
                               scale=0.5, variant="paper", **conv)
-        worst = max(worst, _rel(_run(ours, a, grads), _run(ref, b, grads)))
+        worst = max(worst, relative_error(_run(ours, a, grads), _run(ref, b, grads)))
     return worst
 
 

@@ -14,29 +14,13 @@ import torch
 
 import algorithms
 from verify.oracle import compare
+from verify.checks._common import quick_steps, registered, relative_error
 from verify.suite import check
 
 GROUP = "mars"
 RTOL = 1e-12
 F64 = torch.float64
 SHAPES = [(12, 7), (7, 12), (9, 9)]
-
-
-def _steps(quick: bool) -> int:
-    return 20 if quick else 100
-
-
-def _registered(name: str):
-    def factory(params, **kwargs):
-        return algorithms.make(name, params, **kwargs)
-
-    factory.__qualname__ = name
-    return factory
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
 def _start(shapes, seed):
@@ -73,11 +57,11 @@ def gamma_zero_vs_torch_adamw(quick: bool):
     ref = torch.optim.AdamW([{"params": ref_p[:3]},
                              {"params": ref_p[3:], "lr": 4e-3, "betas": (0.9, 0.95), "weight_decay": 0.05}],
                             lr=1e-2, betas=(0.95, 0.99), weight_decay=0.1, foreach=False)
-    for _ in range(_steps(quick)):
+    for _ in range(quick_steps(quick)):
         grads = [torch.randn(b.shape, generator=gen, dtype=F64) * 0.5 / math.sqrt(b.numel()) for b in base]
         _feed(ours, ours_p, grads)
         _feed(ref, ref_p, grads)
-    err = max(_rel(a, b) for a, b in zip(ours_p, ref_p))
+    err = max(relative_error(a, b) for a, b in zip(ours_p, ref_p))
     fired = ours.clip_statistics()["fired"]
     return err <= RTOL and fired == 0, f"max rel err {err:.1e}, clip fired {fired} times"
 
@@ -90,7 +74,7 @@ def gamma_zero_clipped_vs_torch_adamw(quick: bool):
     ours = algorithms.make("mars_adamw", ours_p, lr=1e-2, gamma=0.0, variant="official", clip="tensor")
     ref = torch.optim.AdamW(ref_p, lr=1e-2, betas=(0.95, 0.99), weight_decay=0.0, foreach=False)
     fired = 0
-    for t in range(_steps(quick)):
+    for t in range(quick_steps(quick)):
         grads = [torch.randn(b.shape, generator=gen, dtype=F64) * (0.01 if (t + i) % 2 else 1.0)
                  for i, b in enumerate(base)]
         _feed(ours, ours_p, grads)
@@ -100,7 +84,7 @@ def gamma_zero_clipped_vs_torch_adamw(quick: bool):
             fired += n > 1
             clipped.append(g / n if n > 1 else g)
         _feed(ref, ref_p, clipped)
-    err = max(_rel(a, b) for a, b in zip(ours_p, ref_p))
+    err = max(relative_error(a, b) for a, b in zip(ours_p, ref_p))
     counted = ours.clip_statistics()["fired"]
     return err <= RTOL and counted == fired > 0, f"max rel err {err:.1e}, clip fired {counted} (expected {fired})"
 
@@ -113,12 +97,12 @@ def approx_momentum_identity(quick: bool):
     opt = algorithms.make("mars_adamw", params, betas=(beta, 0.99), gamma=gamma, clip="none", first_step="official")
     ema = [torch.zeros_like(b) for b in base]
     worst = 0.0
-    for _ in range(_steps(quick)):
+    for _ in range(quick_steps(quick)):
         grads = [torch.randn(b.shape, generator=gen, dtype=F64) for b in base]
         _feed(opt, params, grads)
         ema = [beta * u + (1 - beta) * g for u, g in zip(ema, grads)]
         for p, g, u in zip(params, grads, ema):
-            worst = max(worst, _rel(opt.state[p]["exp_avg"], gamma * g + (1 - gamma) * u))
+            worst = max(worst, relative_error(opt.state[p]["exp_avg"], gamma * g + (1 - gamma) * u))
     return worst <= RTOL, f"max rel err {worst:.1e}"
 
 
@@ -126,7 +110,7 @@ def approx_momentum_identity(quick: bool):
 def exact_is_storm(quick: bool):
     lr, beta = 2e-2, 0.8
     gen, base = _start(SHAPES, 3)
-    batches = [[torch.randn(b.shape, generator=gen, dtype=F64) for b in base] for _ in range(_steps(quick))]
+    batches = [[torch.randn(b.shape, generator=gen, dtype=F64) for b in base] for _ in range(quick_steps(quick))]
     params = [b.clone().requires_grad_() for b in base]
     opt = algorithms.make("mars_adamw", params, lr=lr, betas=(beta, 0.99), gamma=1.0, estimator="exact",
                           preconditioner="identity", clip="none", bias_correction=False, first_step="official")
@@ -143,7 +127,7 @@ def exact_is_storm(quick: bool):
         g = _grads(x, batch)
         d = g if d is None else [gi + beta * (di - hi) for gi, di, hi in zip(g, d, _grads(x_prev, batch))]
         x_prev, x = x, [xi - lr * di for xi, di in zip(x, d)]
-    err = max(_rel(p, r) for p, r in zip(params, x))
+    err = max(relative_error(p, r) for p, r in zip(params, x))
     return err <= RTOL, f"max rel err {err:.1e}"
 
 
@@ -155,13 +139,13 @@ def inplace_zero_grad_is_harmless(quick: bool):
     for set_to_none in (False, True):
         params = [b.clone().requires_grad_() for b in base]
         opt = algorithms.make("mars_adamw", params, lr=1e-2, gamma=0.5, variant="official")
-        for _ in range(_steps(quick)):
+        for _ in range(quick_steps(quick)):
             opt.zero_grad(set_to_none=set_to_none)
             _loss(params, target).backward()
             opt.step()
         runs.append(params)
     same = all(torch.equal(a, b) for a, b in zip(*runs))
-    err = max(_rel(a, b) for a, b in zip(*runs))
+    err = max(relative_error(a, b) for a, b in zip(*runs))
     return same, f"max rel err between the two zero_grad modes {err:.1e}"
 
 
@@ -169,11 +153,11 @@ def inplace_zero_grad_is_harmless(quick: bool):
 @check("mars_lion approx (beta=b2, gamma=(b2-b1)/b2, no clipping) == lion(b1, b2) (float64)", GROUP)
 def mars_lion_vs_lion(quick: bool):
     b1, b2 = 0.9, 0.99
-    rep = compare("mars_lion", _registered("lion"),
+    rep = compare("mars_lion", registered("lion"),
                   reference_kwargs=dict(lr=1e-3, beta1=b2, gamma=(b2 - b1) / b2, weight_decay=0.1, clip="none",
                                         first_step="official"),
                   candidate_kwargs=dict(lr=1e-3, betas=(b1, b2), weight_decay=0.1),
-                  dtype=F64, steps=_steps(quick), rtol=RTOL)
+                  dtype=F64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
@@ -197,14 +181,14 @@ def shampoo_svd_vs_eigh(quick: bool):
     x = [b.clone() for b in base]
     m = [torch.zeros_like(b) for b in base]
     prev = None
-    for _ in range(_steps(quick) // 2):
+    for _ in range(quick_steps(quick) // 2):
         grads = [torch.randn(b.shape, generator=gen, dtype=F64) for b in base]
         _feed(opt, params, grads)
         h = grads if prev is None else prev  # paper first step: c_1 = g_1; no clipping in Alg. 4
         m = [beta * mi + (1 - beta) * (g + k * (g - hi)) for mi, g, hi in zip(m, grads, h)]
         x = [xi - lr * (_eigh_polar(mi) + wd * xi) for xi, mi in zip(x, m)]
         prev = grads
-    err = max(_rel(p, r) for p, r in zip(params, x))
+    err = max(relative_error(p, r) for p, r in zip(params, x))
     return err <= RTOL, f"max rel err {err:.1e}"
 
 
@@ -225,5 +209,5 @@ def shampoo_ns_vs_quintic(quick: bool):
         for _ in range(5):
             s = a * s + b * s**3 + c * s**5
         expected = x0 - 0.1 * math.sqrt(max(1.0, shape[0] / shape[1])) * ((U * s) @ Vh)
-        worst = max(worst, _rel(p.detach(), expected))
+        worst = max(worst, relative_error(p.detach(), expected))
     return worst <= RTOL, f"max rel err {worst:.1e} over tall/wide/square"

@@ -14,26 +14,11 @@ import torch
 
 import algorithms
 from verify.oracle import compare
+from verify.checks._common import quick_steps, registered, relative_error
 from verify.suite import check
 
 GROUP = "sn_sm"
 RTOL = 1e-12
-
-
-def _steps(quick: bool) -> int:
-    return 20 if quick else 100
-
-
-def _registered(name: str):
-    def factory(params, **kwargs):
-        return algorithms.make(name, params, **kwargs)
-
-    factory.__qualname__ = name
-    return factory
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
 # ----------------------------------------------------------------------------- Subset-Norm
@@ -42,7 +27,7 @@ def adagrad_k1_vs_torch(quick: bool):
     rep = compare("adagrad_subset_norm", torch.optim.Adagrad,
                   reference_kwargs=dict(lr=0.05, subset_size=1, b0=0.1, eps=1e-8),
                   candidate_kwargs=dict(lr=0.05, initial_accumulator_value=0.01, eps=1e-8, foreach=False),
-                  dtype=torch.float64, steps=_steps(quick), rtol=RTOL)
+                  dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
@@ -50,16 +35,16 @@ def adagrad_k1_vs_torch(quick: bool):
 def rmsprop_k1_vs_torch(quick: bool):
     rep = compare("rmsprop_sn", torch.optim.RMSprop, reference_kwargs=dict(lr=1e-2, beta2=0.9, eps=1e-8, subset_size=1),
                   candidate_kwargs=dict(lr=1e-2, alpha=0.9, eps=1e-8, foreach=False),
-                  dtype=torch.float64, steps=_steps(quick), rtol=RTOL)
+                  dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
 @check("adam_sn(k=1, official) == adam(eps_placement='hf') (float64)", GROUP)
 def adam_sn_k1_vs_adam_hf(quick: bool):
     kw = dict(lr=1e-2, betas=(0.9, 0.99), eps=1e-3, weight_decay=0.1)
-    rep = compare("adam_sn", _registered("adam"), reference_kwargs=dict(kw, subset_size=1, variant="official"),
+    rep = compare("adam_sn", registered("adam"), reference_kwargs=dict(kw, subset_size=1, variant="official"),
                   candidate_kwargs=dict(kw, eps_placement="hf", weight_decay_timing="after"),
-                  dtype=torch.float64, steps=_steps(quick), rtol=RTOL, gradients="loss")
+                  dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL, gradients="loss")
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
@@ -97,17 +82,17 @@ def subset_norm_vs_explicit_subsets(quick: bool):
                     acc[j] += sum(flat[i] ** 2 for i in members)
                     for i in members:
                         ref[i] -= 0.1 * flat[i] / (math.sqrt(acc[j]) + 1e-3)
-            worst = max(worst, _rel(x.detach().reshape(-1), torch.tensor(ref, dtype=torch.float64)))
+            worst = max(worst, relative_error(x.detach().reshape(-1), torch.tensor(ref, dtype=torch.float64)))
     return worst <= RTOL, f"max rel err {worst:.1e} over 9 (shape, rule) cases"
 
 
 # ----------------------------------------------------------------------------- Subspace-Momentum
 @check("subspace_momentum(full rank, no refresh) == EMA-momentum SGD (float64)", GROUP)
 def sm_full_rank_vs_ema_sgd(quick: bool):
-    rep = compare("subspace_momentum", _registered("sgd"),
+    rep = compare("subspace_momentum", registered("sgd"),
                   reference_kwargs=dict(lr=1e-2, momentum=0.9, rank=64, rank_overflow="truncate", update_proj_gap=10**6),
                   candidate_kwargs=dict(lr=1e-2, momentum=0.9, momentum_type="ema"),
-                  shapes=((24, 12), (12, 24), (16, 16), (17,)), dtype=torch.float64, steps=_steps(quick), rtol=RTOL)
+                  shapes=((24, 12), (12, 24), (16, 16), (17,)), dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
@@ -142,27 +127,27 @@ def _sm_against_matrices(*, refresh: str, gap: int, steps: int, official: bool =
         ref = ref - lr * (mom @ B.T + (G - G @ B @ B.T))
         if stale:
             mom = torch.zeros_like(mom)
-        worst = max(worst, _rel(x.detach(), ref))
+        worst = max(worst, relative_error(x.detach(), ref))
     return worst
 
 
 @check("subspace_momentum(rank 2, fixed subspace) == P^T m + (I - P^T P) g on explicit matrices", GROUP)
 def sm_fixed_subspace_vs_matrices(quick: bool):
-    err = _sm_against_matrices(refresh="reset", gap=10**6, steps=_steps(quick))
+    err = _sm_against_matrices(refresh="reset", gap=10**6, steps=quick_steps(quick))
     return err <= RTOL, f"max rel err {err:.1e}"
 
 
 @check("subspace_momentum(official) reproduces the authors' stale-basis refresh (float32 SVD)", GROUP)
 def sm_official_refresh_vs_matrices(quick: bool):
-    err = _sm_against_matrices(refresh="official", gap=4, steps=_steps(quick), official=True)
+    err = _sm_against_matrices(refresh="official", gap=4, steps=quick_steps(quick), official=True)
     return err <= RTOL, f"max rel err {err:.1e} (refresh every 4 steps)"
 
 
 @check("adam_sn_sm(full rank, no refresh) == adam_sn (float64)", GROUP)
 def snsm_full_rank_vs_adam_sn(quick: bool):
     kw = dict(lr=1e-2, betas=(0.9, 0.99), eps=1e-6, subset_size="heuristics")
-    rep = compare("adam_sn_sm", _registered("adam_sn"),
+    rep = compare("adam_sn_sm", registered("adam_sn"),
                   reference_kwargs=dict(kw, rank=64, rank_overflow="truncate", update_proj_gap=10**6),
                   candidate_kwargs=kw, shapes=((40, 24), (24, 40), (32, 32)), dtype=torch.float64,
-                  steps=_steps(quick), rtol=RTOL)
+                  steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
