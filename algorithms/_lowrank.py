@@ -27,6 +27,7 @@ __all__ = [
     "checked_rank",
     "subspace_shape",
     "init_dense_state",
+    "init_subspace_state",
     "dense_adamw_update",
 ]
 
@@ -69,6 +70,13 @@ def subspace_shape(shape: torch.Size | tuple[int, ...], side: str, rank: int) ->
 def init_dense_state(p: torch.Tensor, state: dict[str, Any]) -> None:
     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+def init_subspace_state(p: torch.Tensor, state: dict[str, Any], side: str, rank: int) -> None:
+    """Adam moments of the projected gradient (``subspace_shape``), zero, in the parameter's dtype."""
+    shape = subspace_shape(p.shape, side, rank)
+    state["exp_avg"] = p.new_zeros(shape)
+    state["exp_avg_sq"] = p.new_zeros(shape)
 
 
 def dense_adamw_update(

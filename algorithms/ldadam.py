@@ -145,8 +145,8 @@ from ._lowrank import (
     checked_rank,
     dense_adamw_update,
     init_dense_state,
+    init_subspace_state,
     matrix_shape,
-    subspace_shape,
     uses_projection,
     validate_lowrank_flag,
 )
@@ -435,10 +435,7 @@ class LDAdam(ReferenceOptimizer):
         if not uses_projection(p, group):
             init_dense_state(p, state)
             return
-        side, rank = self._layout(p, group)
-        shape = subspace_shape(p.shape, side, rank)
-        state["exp_avg"] = p.new_zeros(shape)
-        state["exp_avg_sq"] = p.new_zeros(shape)
+        init_subspace_state(p, state, *self._layout(p, group))
 
     def _update_param(self, p, grad, state, group) -> None:
         state["step"] += 1
