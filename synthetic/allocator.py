@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import numbers
 import os
 import sys
+
+from algorithms._validation import check_choice, check_int
 
 __all__ = ["retain_freed_memory", "retain_unless_disabled", "ENV_VAR", "STATUS"]
 
@@ -44,14 +45,6 @@ MiB = 1 << 20
 
 #: what this process last asked for (reported by ``verify bench``); ``applied`` is False until set
 STATUS = {"retain_freed_memory": False, "mmap_threshold": None, "trim_threshold": None}
-
-
-def _check_bytes(name: str, value, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int number of bytes, got {type(value).__name__}")
-    if not 0 < value <= maximum:
-        raise ValueError(f"{name} must be in (0, {maximum}] bytes, got {value}")
-    return int(value)
 
 
 def _mallopt():
@@ -69,8 +62,8 @@ def _mallopt():
 
 def retain_freed_memory(mmap_threshold: int = 32 * MiB, trim_threshold: int = 256 * MiB) -> bool:
     """Raise glibc's mmap and trim thresholds; ``True`` when both were set (idempotent)."""
-    mmap_threshold = _check_bytes("mmap_threshold", mmap_threshold, 32 * MiB)
-    trim_threshold = _check_bytes("trim_threshold", trim_threshold, 2**31 - 1)
+    mmap_threshold = check_int("mmap_threshold", mmap_threshold, minimum=1, maximum=32 * MiB)
+    trim_threshold = check_int("trim_threshold", trim_threshold, minimum=1, maximum=2**31 - 1)
     mallopt = _mallopt()
     if mallopt is None:
         return False
@@ -82,7 +75,5 @@ def retain_freed_memory(mmap_threshold: int = 32 * MiB, trim_threshold: int = 25
 
 def retain_unless_disabled() -> bool:
     """:func:`retain_freed_memory`, unless the environment sets ``OPTVERIFY_MALLOC=system``."""
-    choice = os.environ.get(ENV_VAR, "retain")
-    if choice not in ("retain", "system"):
-        raise ValueError(f"{ENV_VAR} must be 'retain' or 'system', got {choice!r}")
+    choice = check_choice(ENV_VAR, os.environ.get(ENV_VAR, "retain"), ("retain", "system"))
     return choice == "retain" and retain_freed_memory()
