@@ -4,7 +4,8 @@ whole grid is rerun with other master seeds (disjoint seed streams, bootstrap re
     for m in $(seq 1 20); do verify rates --quick --master-seed $m --out DIR; done
     python -m verify.rates.false_alarms DIR --grid quick --write results/rates/quick/false_alarms.json
 
-Reads ``DIR/<grid>/master-<m>/verdicts.json`` for every master seed present and counts, per asserted
+Reads ``DIR/<grid>/master-<m>/verdicts.json`` (:func:`verify.rates.sweep.results_dir`) for master seeds
+1..20 (those present) and counts, per asserted
 check, the verdicts. Issue #6's bar: every check PASSes at least 19 times in 20. Reported claims
 (CONSISTENT / INCONSISTENT) are tallied too, for information.
 """
@@ -16,29 +17,20 @@ import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Iterable
+
+from .sweep import results_dir
 
 __all__ = ["tally", "main"]
 
 
-def _master_dirs(root: Path, grid: str) -> list[tuple[int, Path]]:
-    found = []
-    for d in (root / grid).glob("master-*"):
-        try:
-            found.append((int(d.name.split("-", 1)[1]), d))
-        except ValueError:
-            continue
-    return sorted(found)
-
-
-def tally(root: str | Path, grid: str = "quick", required: int = 19) -> dict:
-    """Per-check verdict counts over the master seeds found under ``root``."""
-    root = Path(root)
-    masters = _master_dirs(root, grid)
+def tally(root: str | Path, grid: str = "quick", master_seeds: Iterable[int] = range(1, 21), required: int = 19) -> dict:
+    """Per-check verdict counts over those ``master_seeds`` whose verdicts exist under ``root``."""
     counts: dict[str, Counter] = defaultdict(Counter)
     asserted: dict[str, bool] = {}
     used = []
-    for m, d in masters:
-        path = d / "verdicts.json"
+    for m in master_seeds:
+        path = results_dir(root, grid, m) / "verdicts.json"
         if not path.exists():
             continue
         used.append(m)
