@@ -43,7 +43,7 @@ import torch
 
 import algorithms
 from paper_checks.gpu_lm.model import Llama, LlamaConfig
-from verify.memory.formulas import group_transient_bytes, param_memory
+from verify.memory.formulas import group_transient, param_memory
 from verify.memory.measure import compare_state, runtime_quantities
 from verify.memory.models import PAPER_ROUTING, routed_groups
 from verify.memory.transient import AllocationTracker, state_tensors
@@ -84,7 +84,7 @@ def predicted(optimizer: torch.optim.Optimizer, name: str) -> dict[str, int]:
                 nbytes = fm.count(term) * term.element_size(eb)
                 states += nbytes
                 rounded += _round_up(nbytes)
-        transient = max(transient, group_transient_bytes(memories))  # groups step one after another
+        transient = max(transient, group_transient(memories))  # groups step one after another
     return {"state_bytes": states, "state_bytes_allocator_rounded": rounded, "transient_bytes": transient}
 
 

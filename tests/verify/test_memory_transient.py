@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import algorithms
-from verify.memory.formulas import group_transient_bytes, param_memory
+from verify.memory.formulas import group_transient, param_memory
 from verify.memory.transient import AllocationTracker, measure_step, state_tensors, transient_report
 
 
@@ -90,7 +90,7 @@ def _mars_group_peaks(name: str, **hyper) -> tuple[int, int, list[int]]:
     assert len(set(peaks[1:])) == 1  # the first step creates the state; later steps repeat
     group = opt.param_groups[0]
     memories = [(param_memory(name, tuple(p.shape), group), 8) for p in params]
-    return peaks[-1], group_transient_bytes(memories), [fm.transient_bytes(8) for fm, _ in memories]
+    return peaks[-1], group_transient(memories), [fm.transient_bytes(8) for fm, _ in memories]
 
 
 @pytest.mark.parametrize("clip", ["global", "tensor", "none"])

@@ -41,7 +41,7 @@ peak of an ordinary step, kind ``"refresh_transient"`` the peak of a subspace re
 outputs ``mμ + μ + μn`` plus the ``2mn`` input copies LAPACK's driver makes through ATen, and the new
 basis next to the old one); :meth:`ParamMemory.transient_elements` is the larger of the two phases.
 Kind ``"held_transient"`` is alive through the whole group's step for every parameter at once (MARS's
-:math:`c_t` under the global-norm clip); :func:`group_transient_bytes` adds those up for a group.
+:math:`c_t` under the global-norm clip); :func:`group_transient` adds those up for a group.
 Replacing a state tensor by a new one (LDAdam every step) counts the new tensor as transient until the
 old one is freed. They are predictions for paper_checks/gpu_memory.py, checked on CPU against
 :mod:`verify.memory.transient` (results/memory/cpu_transients.json), not asserted exactly: decomposition
@@ -60,7 +60,7 @@ __all__ = [
     "m", "n", "p", "B", "r", "k", "ell", "b", "s",
     "KINDS", "PAPER_KINDS", "PROJECTOR_KINDS", "BOOKKEEPING_KINDS",
     "RNG_STATE_BYTES", "DTYPE_BYTES",
-    "HELD", "Term", "ParamMemory", "FORMULAS", "formula", "param_memory", "has_formula", "group_transient_bytes",
+    "HELD", "Term", "ParamMemory", "FORMULAS", "formula", "param_memory", "has_formula", "group_transient",
     "side_rule", "subset_count", "largest_divisor_at_most",
     "ALGORITHM_DEFAULTS",
 ]
@@ -69,7 +69,7 @@ m, n, p, B, r, k, ell, b, s = sympy.symbols("m n p B r k ell b s", integer=True,
 MU = sympy.Min(m, n)
 MX = sympy.Max(m, n)
 
-#: a temporary alive through the whole group's step, for every parameter at once (:func:`group_transient_bytes`)
+#: a temporary alive through the whole group's step, for every parameter at once (:func:`group_transient`)
 HELD = "held_transient"
 KINDS = ("moment", "subset_accumulator", "projector", "indices", "error_feedback", "scalar", "counter", "rng",
          "bookkeeping", "transient", "refresh_transient", HELD)
@@ -138,15 +138,14 @@ class ParamMemory:
         """Peak temporaries of one update (this parameter alone): the larger of an ordinary step and a refresh."""
         return max(self._phase("transient", None) + self._phase(HELD, None), self._phase("refresh_transient", None))
 
-    def transient_bytes(self, param_bytes: int) -> int:
+    def transient_bytes(self, param_bytes: int | None) -> int:
+        """:meth:`transient_elements` in bytes (``param_bytes=None``: in elements)."""
         return max(self._phase("transient", param_bytes) + self._phase(HELD, param_bytes),
                    self._phase("refresh_transient", param_bytes))
 
-    def held_elements(self) -> int:
-        return self._phase(HELD, None)
-
-    def held_bytes(self, param_bytes: int) -> int:
-        """Temporaries this parameter keeps alive through the whole group's step (kind ``held_transient``)."""
+    def held_bytes(self, param_bytes: int | None) -> int:
+        """Temporaries this parameter keeps alive through the whole group's step (kind ``held_transient``),
+        in bytes (``param_bytes=None``: in elements)."""
         return self._phase(HELD, param_bytes)
 
     def describe(self) -> list[dict[str, Any]]:
@@ -154,8 +153,9 @@ class ParamMemory:
                  "note": t.note} for t in self.terms]
 
 
-def group_transient_bytes(memories: Sequence[tuple[ParamMemory, int]]) -> int:
-    """Peak temporaries of one parameter group's step, from ``(formula, element bytes)`` per parameter.
+def group_transient(memories: Sequence[tuple[ParamMemory, int | None]]) -> int:
+    """Peak temporaries of one parameter group's step, from ``(formula, element bytes)`` per parameter
+    (element bytes ``None``: the peak in elements).
 
     Without ``held_transient`` terms this is the largest per-parameter peak (parameters update one after
     another). A held term (MARS's :math:`c_t` under the global-norm clip, which needs every :math:`c_t`

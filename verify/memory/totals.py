@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formulas import BOOKKEEPING_KINDS, PAPER_KINDS, PROJECTOR_KINDS, param_memory
+from .formulas import BOOKKEEPING_KINDS, PAPER_KINDS, PROJECTOR_KINDS, group_transient, param_memory
 from .models import GALORE_RANKS, LLAMA_CONFIGS, LlamaShape, group_options, llama_param_specs, parameter_count, route
 
 __all__ = ["GB", "GIB", "ModelTotals", "model_totals", "MARS_PER_ELEMENT", "mars_totals", "resolve_model"]
@@ -105,9 +105,8 @@ def model_totals(
     dense.update(dense_options or {})
     totals = ModelTotals(algorithm, cfg.name, rank, parameter_count(cfg), options={"rule": rule, "method": method,
                                                                                      "dense": dense})
-    cache: dict[tuple[tuple[int, ...], bool], tuple[int, ...]] = {}
-    group_held = {True: 0, False: 0}
-    group_extra = {True: 0, False: 0}
+    cache: dict[tuple[tuple[int, ...], bool], tuple] = {}
+    group_memories: dict[bool, list] = {True: [], False: []}  # the method group and the dense group
     for spec in llama_param_specs(cfg):
         in_method = route(spec, rule)
         key = (spec.shape, in_method)
@@ -116,17 +115,15 @@ def model_totals(
             cache[key] = (fm.elements(PAPER_KINDS), fm.elements(PROJECTOR_KINDS),
                           fm.elements(frozenset({"error_feedback"})), fm.elements(BOOKKEEPING_KINDS),
                           fm.nbytes(0, BOOKKEEPING_KINDS),  # no param-dtype bookkeeping terms
-                          fm.transient_elements(), fm.held_elements())
-        states, projectors, ef, book, book_bytes, transient, held = cache[key]
+                          fm)
+        states, projectors, ef, book, book_bytes, fm = cache[key]
         totals.states += states
         totals.projectors += projectors
         totals.error_feedback += ef
         totals.bookkeeping_elements += book
         totals.bookkeeping_bytes += book_bytes
-        # per group (method / dense): held temporaries add up, the rest peaks one parameter at a time
-        group_held[in_method] += held
-        group_extra[in_method] = max(group_extra[in_method], transient - held)
-    totals.transient_peak_elements = max(group_held[g] + group_extra[g] for g in (True, False))
+        group_memories[in_method].append((fm, None))
+    totals.transient_peak_elements = max(group_transient(group_memories[g]) for g in (True, False))
     return totals
 
 
