@@ -26,7 +26,6 @@ argument               default      source
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -51,8 +50,7 @@ def _mallopt():
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library already loaded into this process
     except (OSError, AttributeError):  # no glibc (e.g. musl has no mallopt)
         return None
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
