@@ -3,7 +3,7 @@
 The runs (``results/gpu_lm/runs/*.json``, made by :mod:`paper_checks.gpu_lm.train` on one H200) train
 the LLaMA-60M-shaped byte model on the HMM language for 300 steps per optimizer and seed, with each
 paper's routing and settings and no tuning. The papers' claims concern other data (C4, OpenWebText),
-other sizes and 30–300× longer budgets, so a paper claim measured here is **REPORT**ed, never
+other sizes and 30–300× longer budgets, so a paper claim measured here is reported (MEASURED), never
 PASSed: the numbers say what this budget shows, not whether the paper is right. Two things are
 asserted, because they are this toolkit's own claims and the runs measure them directly: that every
 reference optimizer trains without divergence on the GPU, and that the optimizer state on the GPU
@@ -21,7 +21,8 @@ import math
 import os
 import statistics
 
-from paper_checks._claims import Outcome, claim
+from verify.claims import claim
+from verify.verdicts import Outcome
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..", "results")
 RUNS = os.path.join(ROOT, "gpu_lm", "runs")
@@ -51,7 +52,7 @@ def gap_summary(runs: dict[str, list[dict]], name: str) -> dict:
 
 
 def compare(runs: dict[str, list[dict]], method: str, baseline: str) -> Outcome:
-    """REPORT the final optimality gap of ``method`` against ``baseline`` (mean over seeds, with the
+    """Report (MEASURED) the final optimality gap of ``method`` against ``baseline`` (mean over seeds, with the
     seed range); the difference is called "within seed spread" when the two ranges overlap."""
     a, b = gap_summary(runs, method), gap_summary(runs, baseline)
     if not a["n"] or not b["n"]:
@@ -62,11 +63,11 @@ def compare(runs: dict[str, list[dict]], method: str, baseline: str) -> Outcome:
         f"after 300 steps: {method} gap {a['mean']:.4f} [{a['min']:.4f}, {a['max']:.4f}] vs {baseline} "
         f"{b['mean']:.4f} [{b['min']:.4f}, {b['max']:.4f}] nats/byte over {a['n']}/{b['n']} seeds: {method} is {verdict}"
     )
-    return Outcome("REPORT", detail, {"method": a, "baseline": b, "difference": a["mean"] - b["mean"]})
+    return Outcome("MEASURED", detail, {"method": a, "baseline": b, "difference": a["mean"] - b["mean"]})
 
 
-@claim("gpu.trains-without-divergence", "optverify", "paper_checks/gpu_lm", "[M]",
-       "Every reference optimizer, with its paper's routing, trains the LLaMA-60M-shaped model on the GPU "
+@claim("gpu.trains-without-divergence", paper="optverify", where="paper_checks/gpu_lm", provenance="M", kind="gpu",
+       statement="Every reference optimizer, with its paper's routing, trains the LLaMA-60M-shaped model on the GPU "
        "(bf16 autocast) without divergence and lowers the evaluation gap between the first and last evaluation.")
 def _trains(quick: bool) -> Outcome:
     runs = load_runs()
@@ -84,8 +85,8 @@ def _trains(quick: bool) -> Outcome:
     return Outcome("PASS", f"{n} runs of {len(runs)} optimizers: all finite, all improved", {"optimizers": sorted(runs)})
 
 
-@claim("gpu.state-equals-formula", "optverify", "paper_checks/gpu_memory", "[M]",
-       "On the GPU, every optimizer's state (elements, bytes, dtype, device) equals its memory formula exactly.")
+@claim("gpu.state-equals-formula", paper="optverify", where="paper_checks/gpu_memory", provenance="M", kind="gpu",
+       statement="On the GPU, every optimizer's state (elements, bytes, dtype, device) equals its memory formula exactly.")
 def _gpu_state(quick: bool) -> Outcome:
     if not os.path.exists(GPU_MEMORY):
         return Outcome("INCONCLUSIVE", f"{GPU_MEMORY} missing")
@@ -100,43 +101,43 @@ def _gpu_state(quick: bool) -> Outcome:
     return Outcome("PASS", f"{len(rows)} algorithms on {data['meta']['device']}: state == formula exactly")
 
 
-@claim("galore.table2-60m", "GaLore, arXiv 2403.03507", "Table 2 (60M)", "[P]",
-       "GaLore (rank 128, alpha 0.25, T 200) is close to full-rank Adam (34.88 vs 34.06 perplexity on C4).")
+@claim("galore.table2-60m", paper="GaLore, arXiv 2403.03507", where="Table 2 (60M)", provenance="P", kind="gpu",
+       statement="GaLore (rank 128, alpha 0.25, T 200) is close to full-rank Adam (34.88 vs 34.06 perplexity on C4).")
 def _galore(quick: bool) -> Outcome:
     return compare(load_runs(), "galore_adamw", "adam")
 
 
-@claim("fira.table3-60m", "Fira, arXiv 2410.01623", "Table 3 (60M)", "[P]",
-       "Fira beats GaLore at the same rank (31.06 vs 34.88 perplexity on C4 at 60M).")
+@claim("fira.table3-60m", paper="Fira, arXiv 2410.01623", where="Table 3 (60M)", provenance="P", kind="gpu",
+       statement="Fira beats GaLore at the same rank (31.06 vs 34.88 perplexity on C4 at 60M).")
 def _fira(quick: bool) -> Outcome:
     return compare(load_runs(), "fira_adamw", "galore_adamw")
 
 
-@claim("ldadam.matches-adam", "LDAdam, arXiv 2410.16103", "abstract", "[A]",
-       "LDAdam aims to replicate Adam's performance with a fraction of its memory.")
+@claim("ldadam.matches-adam", paper="LDAdam, arXiv 2410.16103", where="abstract", provenance="A", kind="gpu",
+       statement="LDAdam aims to replicate Adam's performance with a fraction of its memory.")
 def _ldadam(quick: bool) -> Outcome:
     return compare(load_runs(), "ldadam", "adam")
 
 
-@claim("adarankgrad.vs-galore", "AdaRankGrad, arXiv 2410.17881", "Lotus' report of the C4 table", "[S]",
-       "AdaRankGrad is about as good as GaLore on LLaMA pretraining (34.24 vs 34.88 at 60M, as reported by Lotus).")
+@claim("adarankgrad.vs-galore", paper="AdaRankGrad, arXiv 2410.17881", where="Lotus' report of the C4 table", provenance="S", kind="gpu",
+       statement="AdaRankGrad is about as good as GaLore on LLaMA pretraining (34.24 vs 34.88 at 60M, as reported by Lotus).")
 def _adarankgrad(quick: bool) -> Outcome:
     return compare(load_runs(), "adarankgrad", "galore_adamw")
 
 
-@claim("snsm.adam-in-half-the-tokens", "SN-SM, arXiv 2411.07120", "abstract; LLaMA-1B figure", "[F]",
-       "AdamSNSM reaches Adam's perplexity in about half the tokens (LLaMA-1B, 6.8B vs 13.1B).")
+@claim("snsm.adam-in-half-the-tokens", paper="SN-SM, arXiv 2411.07120", where="abstract; LLaMA-1B figure", provenance="F", kind="gpu",
+       statement="AdamSNSM reaches Adam's perplexity in about half the tokens (LLaMA-1B, 6.8B vs 13.1B).")
 def _snsm(quick: bool) -> Outcome:
     return compare(load_runs(), "adam_sn_sm", "adam")
 
 
-@claim("snsm.adamsn-matches-adam", "SN-SM, arXiv 2411.07120", "LLaMA-1B figure", "[F]",
-       "AdamSN with heuristic subsets trains as well as Adam (it reaches Adam's 16.00 perplexity at ~58k of 100k steps).")
+@claim("snsm.adamsn-matches-adam", paper="SN-SM, arXiv 2411.07120", where="LLaMA-1B figure", provenance="F", kind="gpu",
+       statement="AdamSN with heuristic subsets trains as well as Adam (it reaches Adam's 16.00 perplexity at ~58k of 100k steps).")
 def _adamsn(quick: bool) -> Outcome:
     return compare(load_runs(), "adam_sn", "adam")
 
 
-@claim("mars.beats-adamw", "MARS, arXiv 2411.10438", "Tables 9-10, Figs. 1-3", "[P]",
-       "MARS-AdamW (approximate, gamma 0.025) reaches a lower loss than AdamW at equal tokens (GPT-2).")
+@claim("mars.beats-adamw", paper="MARS, arXiv 2411.10438", where="Tables 9-10, Figs. 1-3", provenance="P", kind="gpu",
+       statement="MARS-AdamW (approximate, gamma 0.025) reaches a lower loss than AdamW at equal tokens (GPT-2).")
 def _mars(quick: bool) -> Outcome:
     return compare(load_runs(), "mars_adamw", "adam")

@@ -1,5 +1,5 @@
 """paper_checks/gpu_lm/claims.py: the asserted claims pass on the committed results and fail on planted
-bad results; paper claims measured off their setting are only ever REPORTed."""
+bad results; paper claims measured off their setting are only ever reported (MEASURED)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import os
 
 import pytest
 
-from paper_checks import _claims
+import paper_checks
+from verify import claims as _claims
+from verify.verdicts import Outcome
 from paper_checks.gpu_lm import claims as gpu
 
 
@@ -24,7 +26,7 @@ def a_run(optimizer, gaps, diverged=False):
 
 
 def claim(cid):
-    return next(c for c in _claims.load_claims() if c.id == cid)
+    return next(c for c in _claims.load_claims(paper_checks) if c.key == cid)
 
 
 def test_committed_results_pass_the_asserted_claims():
@@ -44,7 +46,7 @@ def test_training_claim_fails_on_bad_runs(tmp_path, monkeypatch, bad):
     real_load = gpu.load_runs
     monkeypatch.setattr(gpu, "load_runs", lambda pattern=None: real_load(os.path.join(str(tmp_path), "*.json")))
     out = _claims.run_claim(claim("gpu.trains-without-divergence"))
-    assert out["verdict"] == "FAIL" and "galore_adamw" in out["detail"]
+    assert out["verdict"] == "FAIL" and "galore_adamw" in out["reason"]
 
 
 def _load(tmp_path):
@@ -64,18 +66,27 @@ def test_state_claim_fails_when_a_state_differs(tmp_path, monkeypatch):
     path.write_text(json.dumps(data))
     monkeypatch.setattr(gpu, "GPU_MEMORY", str(path))
     out = _claims.run_claim(claim("gpu.state-equals-formula"))
-    assert out["verdict"] == "FAIL" and data["results"][3]["algorithm"] in out["detail"]
+    assert out["verdict"] == "FAIL" and data["results"][3]["algorithm"] in out["reason"]
 
 
 def test_paper_claims_off_their_setting_are_reports(tmp_path, monkeypatch):
     run_file(tmp_path, "s0", [a_run("adam", [0.5, 0.10]), a_run("galore_adamw", [0.5, 0.05])])
     monkeypatch.setattr(gpu, "load_runs", lambda pattern=None: _load(tmp_path))
     out = _claims.run_claim(claim("galore.table2-60m"))
-    assert out["verdict"] == "REPORT" and "galore_adamw is lower" in out["detail"]
+    assert out["verdict"] == "MEASURED" and not out["asserted"] and "galore_adamw is lower" in out["reason"]
     out = _claims.run_claim(claim("mars.beats-adamw"))
     assert out["verdict"] == "INCONCLUSIVE"
 
 
 def test_an_unverified_claim_can_never_pass():
-    c = _claims.Claim("x", "p", "w", "[U]", "s", lambda quick: _claims.Outcome("PASS", "fine"))
-    assert _claims.run_claim(c)["verdict"] == "REPORT"
+    c = _claims.Claim("x", "p", "w", "[U]", "s", "gpu", lambda quick: Outcome("PASS", "fine"))
+    out = _claims.run_claim(c)
+    assert out["verdict"] == "CONSISTENT" and not out["asserted"]
+
+
+def test_a_crashing_check_is_an_asserted_error():
+    def boom(quick):
+        raise RuntimeError("no file")
+
+    out = _claims.run_claim(_claims.Claim("x", "p", "w", "[P]", "s", "gpu", boom))
+    assert out["verdict"] == "ERROR" and out["asserted"] and "no file" in out["reason"]

@@ -242,4 +242,4 @@ def test_gate_never_passes_a_reconstructed_claim(tag, outcome, shown):
 
 def test_gate_rejects_unknown_tags():
     with pytest.raises(ValueError, match="provenance"):
-        stats.gate(stats.Outcome("PASS", ""), "X")
+        stats.gate(stats.Outcome("PASS", "why"), "X")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 NAME = "claims"
-HELP = "run every paper claim in paper_checks/ and print PASS/FAIL/REPORT/INCONCLUSIVE with the reason"
+HELP = "run every paper claim in paper_checks/ and print its verdict (docs/verdicts.md) with the reason"
 
 
 def add_arguments(parser) -> None:
@@ -15,18 +15,21 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from paper_checks._claims import load_claims, run_claim
+    import paper_checks
+    from verify.claims import load_claims, run_claim
+    from verify.verdicts import count_verdicts, exit_status
 
     rows = []
-    for c in load_claims():
+    for c in load_claims(paper_checks):
         if args.paper and not any(p.lower() in c.paper.lower() for p in args.paper):
             continue
         row = run_claim(c, quick=not args.full)
         rows.append(row)
-        print(f"[{row['verdict']:<12}] {row['id']:<34} {row['provenance']:<4} {row['detail']}")
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("PASS", "FAIL", "REPORT", "INCONCLUSIVE")}
-    print(", ".join(f"{n} {v}" for v, n in counts.items()))
+        print(f"[{row['verdict']:<12}] {row['key']:<34} {row['provenance']:<4} {row['reason']}")
+    counts = count_verdicts(rows)
+    print("asserted: " + ", ".join(f"{n} {v}" for v, n in counts["asserted"].items())
+          + "; reported: " + ", ".join(f"{n} {v}" for v, n in counts["reported"].items()))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2, default=str)
-    return 1 if counts["FAIL"] else 0
+    return exit_status(rows)

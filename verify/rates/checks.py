@@ -21,7 +21,7 @@ Kinds:
 ``delta``  the δ-dependence of the (1−δ)-quantiles at the window's largest horizon: the slope of
            log q against log(1/δ) over ``levels`` (:func:`~verify.rates.stats.bootstrap_quantile_exponent`).
 
-Every outcome goes through :func:`~verify.rates.stats.gate` with the theorem's provenance (or the
+Every outcome goes through :func:`verify.verdicts.gate` with the theorem's provenance (or the
 check's override), so reconstructed claims are reported, never passed.
 """
 
@@ -36,7 +36,9 @@ import sympy as sp
 from . import stats
 from .spec import Check
 from .store import row_values
-from .theorems import SYMBOLS, Theorem, category_of, theorem
+from verify.verdicts import Outcome, category_of, error_verdict, gate
+
+from .theorems import SYMBOLS, Theorem, theorem
 
 __all__ = ["evaluate_check", "evaluate_checks", "bound_window_slope", "DEFAULT_RESAMPLES"]
 
@@ -91,11 +93,10 @@ def _base(check: Check, th: Theorem) -> dict[str, Any]:
     }
 
 
-def _finish(out: dict, outcome: stats.Outcome, estimate: float, ci, expected: str) -> dict:
-    verdict = stats.gate(outcome, out["provenance"]).to_dict()
+def _finish(out: dict, outcome: Outcome, estimate: float, ci, expected: str) -> dict:
     if not out.get("assess", True):
-        verdict.update(verdict="MEASURED", asserted=False,
-                       reason=f"measured, not judged (no planted bug breaks this claim); {outcome.reason}")
+        outcome = Outcome("MEASURED", f"measured, not judged (no planted bug breaks this claim); {outcome.reason}")
+    verdict = gate(outcome, out["provenance"]).to_dict()
     out.update(estimate=float(estimate), ci=[float(ci[0]), float(ci[1])], expected=expected, **verdict)
     return out
 
@@ -171,14 +172,14 @@ def _bound(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
     out["window"] = [int(T_all[idx[0]]), int(T_all[idx[-1]])]
     expected = f"{check.statistic} of {check.metric} <= {th.bound} at every T in the window"
     if violated:
-        outcome = stats.Outcome("INCONCLUSIVE", f"the theorem needs η <= 1/L, violated at T = {violated}: the bound does not apply")
+        outcome = Outcome("INCONCLUSIVE", f"the theorem needs η <= 1/L, violated at T = {violated}: the bound does not apply")
     elif fails:
-        outcome = stats.Outcome("FAIL", f"the measured {check.statistic} lies above the bound at T = {fails} "
+        outcome = Outcome("FAIL", f"the measured {check.statistic} lies above the bound at T = {fails} "
                                         f"(largest ratio measured/bound {worst_ratio:.3g})")
     elif straddles:
-        outcome = stats.Outcome("INCONCLUSIVE", f"the interval straddles the bound at T = {straddles}")
+        outcome = Outcome("INCONCLUSIVE", f"the interval straddles the bound at T = {straddles}")
     else:
-        outcome = stats.Outcome("PASS", f"under the bound at every T of the window (largest ratio measured/bound "
+        outcome = Outcome("PASS", f"under the bound at every T of the window (largest ratio measured/bound "
                                         f"{worst_ratio:.3g})")
     return _finish(out, outcome, worst_ratio, (worst_ratio, worst_ratio), expected)
 
@@ -206,7 +207,7 @@ def _gap(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, 
     fb = stats.bootstrap_loglog_slope(T, Yb, check.statistic, n_resamples=n_resamples, seed=seed + 2)
     outcome = stats.judge_interval(diff.ci, low=check.low, high=check.high, max_width=check.max_width, what="slope gap")
     if check.require_disjoint and outcome.outcome == "PASS" and not (fa.ci[1] < fb.ci[0] or fb.ci[1] < fa.ci[0]):
-        outcome = stats.Outcome("INCONCLUSIVE", f"{outcome.reason}, but the two slope intervals overlap "
+        outcome = Outcome("INCONCLUSIVE", f"{outcome.reason}, but the two slope intervals overlap "
                                                 f"({[round(v, 3) for v in fa.ci]} and {[round(v, 3) for v in fb.ci]})")
     out = _base(check, th)
     out.update(fits=[fa.to_dict(), fb.to_dict()], paired=paired, window=[int(T[0]), int(T[-1])])
@@ -284,7 +285,7 @@ def evaluate_check(check: Check, rows: Mapping[str, dict], *, n_resamples: int =
     diverged = _diverged(check, rows)
     if diverged:
         out = _base(check, th)
-        outcome = stats.Outcome("FAIL", f"the run diverged: {', '.join(diverged)}")
+        outcome = Outcome("FAIL", f"the run diverged: {', '.join(diverged)}")
         return _finish(out, outcome, math.nan, (math.nan, math.nan), "a finite metric")
     return _KINDS[check.kind](check, th, rows, n_resamples, seed)
 
@@ -300,7 +301,8 @@ def evaluate_checks(checks, rows: Mapping[str, dict], *, n_resamples: int = DEFA
         except (ValueError, KeyError) as exc:
             th = theorem(check.theorem)
             res = _base(check, th)
-            res.update(verdict="ERROR", outcome="ERROR", asserted=th.assertable, estimate=math.nan, ci=[math.nan, math.nan],
-                       expected="", reason=f"{type(exc).__name__}: {exc}")
+            res.update(error_verdict(f"{type(exc).__name__}: {exc}", res["provenance"],
+                                     asserted=th.assertable and check.assess).to_dict(),
+                       estimate=math.nan, ci=[math.nan, math.nan], expected="")
             out.append(res)
     return out

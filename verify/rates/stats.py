@@ -31,7 +31,7 @@ common noise, and independently otherwise.
 ``PASS``        the interval lies entirely inside the target
 =============== ==================================================================================
 
-:func:`gate` then applies the provenance rule of the specs (README "Provenance tags"): a claim
+:func:`verify.verdicts.gate` then applies the provenance rule (``docs/verdicts.md``): a claim
 whose source is reconstructed or second-hand ([U], [S], [A], [F], [T]) is **reported, never
 passed**: its outcome is shown as ``CONSISTENT`` / ``INCONSISTENT`` / ``INCONCLUSIVE`` and it is
 marked not asserted.
@@ -47,10 +47,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from verify.verdicts import Outcome, Verdict, gate  # noqa: F401 - the one verdict vocabulary, re-exported
+
 __all__ = [
     "VERDICTS",
-    "ASSERTABLE_TAGS",
-    "REPORT_ONLY_TAGS",
     "parse_statistic",
     "seed_statistic",
     "loglog_fit",
@@ -71,11 +71,6 @@ __all__ = [
 ]
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
-#: provenance tags whose claims may be asserted (README.md "Provenance tags"; [BG]: shapes only)
-ASSERTABLE_TAGS = frozenset({"P", "C", "V", "D", "BG", "M"})
-#: tags whose claims are reported, never asserted
-REPORT_ONLY_TAGS = frozenset({"U", "S", "A", "F", "T"})
-_REPORTED_WORDS = {"PASS": "CONSISTENT", "FAIL": "INCONSISTENT", "INCONCLUSIVE": "INCONCLUSIVE"}
 BOOTSTRAP_METHODS = ("BCa", "percentile", "basic")
 
 
@@ -375,18 +370,6 @@ def quantile_band(Y: np.ndarray, levels: tuple[float, float] = (0.1, 0.9)) -> tu
 
 
 # ----------------------------------------------------------------------------- verdicts
-@dataclass(frozen=True)
-class Outcome:
-    """The statistical outcome of one claim: ``PASS`` / ``FAIL`` / ``INCONCLUSIVE`` and why."""
-
-    outcome: str
-    reason: str
-
-    def __post_init__(self) -> None:
-        if self.outcome not in VERDICTS:
-            raise ValueError(f"outcome must be one of {VERDICTS}, got {self.outcome!r}")
-
-
 def _fmt(v: float) -> str:
     return f"{v:+.3f}" if abs(v) < 1e3 else f"{v:.3e}"
 
@@ -427,31 +410,6 @@ def judge_interval(
         return Outcome("PASS", f"{shown} lies inside the claim {target}")
     edge = high if (high is not None and hi > high) else low
     return Outcome("INCONCLUSIVE", f"{shown} straddles {_fmt(edge)}, an end of the claim {target}")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """An outcome after the provenance rule: what is shown, and whether it counts as an assertion."""
-
-    verdict: str  #: PASS/FAIL/INCONCLUSIVE (asserted) or CONSISTENT/INCONSISTENT/INCONCLUSIVE (reported)
-    outcome: str  #: the statistical outcome, PASS/FAIL/INCONCLUSIVE, whatever the provenance
-    asserted: bool
-    reason: str
-    provenance: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def gate(outcome: Outcome, provenance: str) -> Verdict:
-    """Apply the provenance rule: [U]/[S]/[A]/[F]/[T] claims are reported, never passed."""
-    tag = provenance.strip("[]")
-    if tag in ASSERTABLE_TAGS:
-        return Verdict(outcome.outcome, outcome.outcome, True, outcome.reason, provenance)
-    if tag in REPORT_ONLY_TAGS:
-        reason = f"reported, not asserted: the claim is [{tag}] (not verified against the paper text); {outcome.reason}"
-        return Verdict(_REPORTED_WORDS[outcome.outcome], outcome.outcome, False, reason, provenance)
-    raise ValueError(f"unknown provenance tag {provenance!r}; known: {sorted(ASSERTABLE_TAGS | REPORT_ONLY_TAGS)}")
 
 
 def bootstrap_quantile_exponent(values: np.ndarray, levels: Sequence[float], *, confidence: float = 0.95,

@@ -15,10 +15,10 @@ mars.md §4, ldadam.md §A4, galore.md §B4, adarankgrad.md §B7):
   known constants (:meth:`Theorem.evaluate`) and a check asserts the measured curve lies under it;
 * ``schedule``: the step-size schedule the statement needs (``anytime`` when η does not depend on
   the horizon, so one run gives every T);
-* ``provenance``: the tag of the statement (README.md "Provenance tags"). Its ``category`` is
-  *verified* ([P], [C], [V], [D]), *background* ([BG]: standard literature, shapes only) or
-  *reconstructed* ([U], [S], [A], [F], [T]). A reconstructed claim is reported, never passed
-  (:func:`verify.rates.stats.gate`).
+* ``provenance``: the tag of the statement (:data:`verify.verdicts.TAGS`, ``docs/verdicts.md``). Its
+  ``category`` is *verified* ([P], [C], [V], [D]), *measured* ([M]), *background* ([BG]: standard
+  literature, shapes only) or *reconstructed* ([U], [S], [A], [F], [T]). A reconstructed claim is
+  reported, never passed (:func:`verify.verdicts.gate`).
 
 Derivations marked [D] are written out in the theorem's ``notes``.
 """
@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 import sympy as sp
 
-from .stats import ASSERTABLE_TAGS, REPORT_ONLY_TAGS
+from verify.verdicts import TAGS, category_of, parse_tag
 
 __all__ = ["category_of", "SYMBOLS", "Assumption", "Schedule", "Theorem", "THEOREMS", "theorem", "SCHEDULES", "t_exponent"]
 
@@ -61,14 +61,6 @@ def t_exponent(bound: sp.Expr, noiseless: bool = False) -> sp.Rational:
     if expr == 0:
         raise ValueError("the bound vanishes identically; no exponent")
     return sp.nsimplify(sp.limit(sp.log(expr) / sp.log(T), T, sp.oo))
-
-
-def category_of(provenance: str) -> str:
-    """``verified`` ([P], [C], [V], [D], [M]), ``background`` ([BG]) or ``reconstructed`` (the rest)."""
-    tag = provenance.strip("[]")
-    if tag == "BG":
-        return "background"
-    return "verified" if tag in ASSERTABLE_TAGS else "reconstructed"
 
 
 # ----------------------------------------------------------------------------- records
@@ -124,9 +116,8 @@ class Theorem:
     constants: tuple[str, ...] = field(default=())  #: symbols that must be supplied to evaluate an explicit bound
 
     def __post_init__(self) -> None:
-        tag = self.provenance.strip("[]")
-        if tag not in ASSERTABLE_TAGS | REPORT_ONLY_TAGS:
-            raise ValueError(f"theorem {self.key!r}: unknown provenance tag {self.provenance!r}")
+        if self.provenance.strip("[]") not in TAGS:
+            raise ValueError(f"theorem {self.key!r}: unknown provenance tag {self.provenance!r}; known: {sorted(TAGS)}")
         if self.probability not in ("expectation", "high_probability", "deterministic"):
             raise ValueError(f"theorem {self.key!r}: probability must be expectation/high_probability/deterministic")
 
@@ -140,7 +131,7 @@ class Theorem:
 
     @property
     def assertable(self) -> bool:
-        return self.tag in ASSERTABLE_TAGS
+        return parse_tag(self.tag).assertable
 
     def exponent(self, noiseless: bool = False) -> sp.Rational:
         return t_exponent(self.bound, noiseless)

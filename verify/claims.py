@@ -1,0 +1,99 @@
+"""Claims as data: a paper's statement, where it is, its provenance tag, and the check that tests it.
+
+A :class:`Claim` is content (it lives in :mod:`paper_checks`, one module per paper); this module is
+the engine that registers, runs and gates claims. A claim's check reads saved results (it never
+reruns an engine) and returns a :class:`verify.verdicts.Outcome`, with ``numbers`` holding at least
+what was claimed and what was measured where both exist. :func:`run_claim` passes the outcome
+through :func:`verify.verdicts.gate`, so a claim whose tag is not assertable is reported, never passed.
+
+.. code-block:: python
+
+    from verify.claims import claim
+    from verify.verdicts import Outcome
+
+    @claim("galore.lemma-3.3", paper="GaLore, arXiv 2403.03507", where="Lemma 3.3", provenance="P", kind="rank",
+           statement="the stable rank of the gradient decays geometrically")
+    def _(quick: bool) -> Outcome:
+        ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+from .verdicts import Outcome, error_verdict, gate, parse_tag
+
+__all__ = ["KINDS", "Claim", "CLAIMS", "claim", "run_claim", "load_claims"]
+
+#: what a claim is about (the report groups by it)
+KINDS = ("rate", "rank", "memory", "identity", "gpu", "code-vs-paper", "behaviour")
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    paper: str
+    where: str  #: theorem / table / figure / section, in the paper's own numbering
+    provenance: str
+    statement: str
+    kind: str
+    check: Callable[[bool], Outcome]  #: check(quick) -> Outcome
+
+    def __post_init__(self) -> None:
+        parse_tag(self.provenance)
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.key}: kind must be one of {KINDS}, got {self.kind!r}")
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(key: str, *, paper: str, where: str, provenance: str, statement: str, kind: str):
+    """Decorator registering ``fn(quick) -> Outcome`` as the check of a claim."""
+
+    def decorate(fn: Callable[[bool], Outcome]):
+        if key in CLAIMS and CLAIMS[key].check.__qualname__ != fn.__qualname__:
+            raise ValueError(f"duplicate claim key {key!r}")
+        CLAIMS[key] = Claim(key, paper, where, provenance, statement, kind, fn)
+        return fn
+
+    return decorate
+
+
+def run_claim(c: Claim, quick: bool = True) -> dict:
+    """Run one claim's check and gate it; a check that raises is an ERROR (a failure when asserted)."""
+    t0 = time.perf_counter()
+    numbers: dict = {}
+    try:
+        outcome = c.check(quick)
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"the check returned {type(outcome).__name__}, not an Outcome")
+        verdict = gate(outcome, c.provenance)
+        numbers = dict(outcome.numbers)
+    except Exception as exc:  # a crashing check is reported as an error, never hidden
+        verdict = error_verdict(f"the check raised {type(exc).__name__}: {exc}", c.provenance)
+    return {"key": c.key, "paper": c.paper, "where": c.where, "kind": c.kind, "statement": c.statement,
+            **verdict.to_dict(), "numbers": numbers, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def load_claims(package: ModuleType | str) -> list[Claim]:
+    """Import the claim modules of ``package`` and return the claims they define, in key order.
+
+    Claim modules are the package's public top-level modules (one per paper) and the ``claims``
+    module of each sub-package (e.g. ``paper_checks.gpu_lm.claims``).
+    """
+    if isinstance(package, str):
+        package = importlib.import_module(package)
+    prefix = package.__name__ + "."
+    for info in sorted(pkgutil.walk_packages(package.__path__, prefix), key=lambda m: m.name):
+        parts = info.name[len(prefix):].split(".")
+        if parts[-1].startswith("_") or info.ispkg:
+            continue
+        if len(parts) == 1 or parts[-1] == "claims":
+            importlib.import_module(info.name)
+    return sorted((c for c in CLAIMS.values() if c.check.__module__.startswith(prefix)), key=lambda c: c.key)
