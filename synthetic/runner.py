@@ -70,7 +70,7 @@ from .oracle import Oracle
 from .problems import Problem
 from .rng import SeedStreams
 
-__all__ = ["run", "RunResult", "log_steps", "MODES", "BatchInvarianceWarning"]
+__all__ = ["run", "resolve_optimizer", "RunResult", "log_steps", "MODES", "BatchInvarianceWarning"]
 
 MODES = ("auto", "batched", "loop")
 #: a lone seed is padded to this many rows in batched mode (see the module docstring)
@@ -200,11 +200,11 @@ def _gradient_closure(param: torch.Tensor, g: torch.Tensor, evaluate):
 class _BatchedEngine(_Engine):
     batched = True
 
-    def __init__(self, name: str, hyper: dict, x0: torch.Tensor, n_seeds: int) -> None:
+    def __init__(self, cls: type, hyper: dict, x0: torch.Tensor, n_seeds: int) -> None:
         self.n_seeds = n_seeds
         self.check_randomness = True
         self.param = x0.clone()
-        self.optimizer = algorithms.make(name, [self.param], **hyper, batch_dims=1)
+        self.optimizer = cls([self.param], **hyper, batch_dims=1)
         self.lookahead = _uses_lookahead(self.optimizer)
 
     def x(self) -> torch.Tensor:
@@ -229,12 +229,12 @@ class _BatchedEngine(_Engine):
 class _LoopEngine(_Engine):
     batched = False
 
-    def __init__(self, name: str, hyper: dict, x0: torch.Tensor, seeds: Sequence[int]) -> None:
+    def __init__(self, cls: type, hyper: dict, x0: torch.Tensor, seeds: Sequence[int]) -> None:
         base_seed = hyper.get("seed", 0)
-        takes_seed = "seed" in inspect.signature(algorithms.REGISTRY[name].__init__).parameters
+        takes_seed = "seed" in inspect.signature(cls.__init__).parameters
         self.params = [x0[s].clone() for s in range(len(seeds))]
         self.optimizers = [
-            algorithms.make(name, [p], **({**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
+            cls([p], **({**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
             for p, seed in zip(self.params, seeds)
         ]
         self.lookahead = _uses_lookahead(self.optimizers[0])
@@ -261,11 +261,26 @@ class _LoopEngine(_Engine):
 
 
 # ----------------------------------------------------------------------------- the run
-def _check_hyper(name: str, hyper) -> dict:
-    if not isinstance(name, str):
-        raise TypeError(f"optimizer must be a registry name (str), got {type(name).__name__}")
-    if name not in algorithms.REGISTRY:
-        raise ValueError(f"unknown optimizer {name!r}; registered: {sorted(algorithms.REGISTRY)}")
+def resolve_optimizer(optimizer: str | type) -> tuple[str, type]:
+    """``(label, class)`` for a registry name or an optimizer class (e.g. a planted-bug subclass).
+
+    A class is run as given, never added to the registry; its label is its registry name when it is
+    the registered class itself, else ``module:QualName``.
+    """
+    if isinstance(optimizer, str):
+        if optimizer not in algorithms.REGISTRY:
+            raise ValueError(f"unknown optimizer {optimizer!r}; registered: {sorted(algorithms.REGISTRY)}")
+        return optimizer, algorithms.REGISTRY[optimizer]
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        name = getattr(optimizer, "registry_name", None)
+        if name is not None and algorithms.REGISTRY.get(name) is optimizer:
+            return name, optimizer
+        return f"{optimizer.__module__}:{optimizer.__qualname__}", optimizer
+    raise TypeError("optimizer must be a registry name (str) or a torch.optim.Optimizer subclass, "
+                    f"got {type(optimizer).__name__}")
+
+
+def _check_hyper(hyper) -> dict:
     hyper = {} if hyper is None else dict(hyper)
     if "batch_dims" in hyper:
         raise ValueError("hyper must not set batch_dims: the runner chooses it (1 in batched mode, 0 in loop mode)")
@@ -273,7 +288,7 @@ def _check_hyper(name: str, hyper) -> dict:
 
 
 def run(
-    optimizer: str,
+    optimizer: str | type,
     hyper: Mapping[str, Any] | None,
     problem: Problem,
     *,
@@ -288,7 +303,7 @@ def run(
     record_steps: Sequence[int] | None = None,
     mode: str = "auto",
 ) -> RunResult:
-    """Run ``optimizer`` (a registry name) with ``hyper`` for ``steps`` steps on ``seeds`` (a count ``S``,
+    """Run ``optimizer`` (a registry name, or an optimizer class such as a planted-bug subclass) with ``hyper`` for ``steps`` steps on ``seeds`` (a count ``S``,
     meaning seeds ``0..S-1``, or explicit seed integers).
 
     ``noise`` builds the default :class:`Oracle` (``oracle`` gives one explicitly: sampling, batch size).
@@ -298,7 +313,8 @@ def run(
     ``x0`` (``[S, *shape]``) overrides the starting points, else ``problem.initial_points(streams, x0_radius)``.
     ``mode``: ``"auto"`` (batched when possible, else a per-seed loop), ``"batched"`` or ``"loop"``.
     """
-    hyper = _check_hyper(optimizer, hyper)
+    label, cls = resolve_optimizer(optimizer)
+    hyper = _check_hyper(hyper)
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a synthetic.problems.Problem, got {type(problem).__name__}")
     steps = check_int("steps", steps, minimum=0)
@@ -314,7 +330,7 @@ def run(
     record = _record_steps(record_steps, steps)
     metric_fns = resolve_metrics(metrics)
     running_fns = resolve_running(running)
-    cls = algorithms.REGISTRY[optimizer]
+    optimizer = (label, cls)
 
     if mode == "loop" or (mode == "auto" and not cls.supports_batch_dims):
         reason = "requested" if mode == "loop" else f"{cls.__name__}.supports_batch_dims is False"
@@ -352,18 +368,19 @@ def _record_steps(record_steps, steps: int) -> list[int]:
     return out
 
 
-def _execute(optimizer, hyper, problem, oracle, streams, x0, steps, record, metric_fns, running_fns, *, batched: bool,
+def _execute(optimizer: tuple[str, type], hyper, problem, oracle, streams, x0, steps, record, metric_fns, running_fns, *, batched: bool,
              reason: str, strict: bool = True) -> RunResult:
     t_start = time.perf_counter()
+    label, cls = optimizer
     n = len(streams)
     if batched:
         pad = max(0, MIN_BATCH - n)
         run_streams = streams if not pad else SeedStreams(list(streams.seeds) + [streams.seeds[0]] * pad)
         run_x0 = x0 if not pad else torch.cat([x0, x0[:1].expand(pad, *x0.shape[1:])])
-        engine: _Engine = _BatchedEngine(optimizer, hyper, run_x0, n)
+        engine: _Engine = _BatchedEngine(cls, hyper, run_x0, n)
     else:
         run_streams = streams
-        engine = _LoopEngine(optimizer, hyper, x0, streams.seeds)
+        engine = _LoopEngine(cls, hyper, x0, streams.seeds)
 
     trace: dict[str, dict[int, np.ndarray]] = {}
     sums = {name: torch.zeros(n, dtype=torch.float64) for name in running_fns}
@@ -403,7 +420,7 @@ def _execute(optimizer, hyper, problem, oracle, streams, x0, steps, record, metr
         except _NeedsLoop:
             if strict:
                 raise
-            warnings.warn(f"{optimizer} draws random numbers from one generator for all seeds in batched mode: "
+            warnings.warn(f"{label} draws random numbers from one generator for all seeds in batched mode: "
                           "seeds are not batch-invariant in this run", BatchInvarianceWarning, stacklevel=3)
             engine.check_randomness = False  # warned once; the step was applied, keep running batched
             reason = f"{reason}; forced batched although the optimizer draws random numbers (not batch-invariant)"
@@ -411,7 +428,7 @@ def _execute(optimizer, hyper, problem, oracle, streams, x0, steps, record, metr
             record_now(t)
 
     return RunResult(
-        optimizer=optimizer,
+        optimizer=label,
         hyper=dict(hyper),
         problem=problem.constants(),
         oracle=oracle.describe(),

@@ -241,6 +241,8 @@ def test_sgd_full_batch_run_matches_hand_written_gradient_descent():
     "kwargs, error, match",
     [
         (dict(optimizer="nadam"), ValueError, "unknown optimizer 'nadam'"),
+        (dict(optimizer=dict), TypeError, "torch.optim.Optimizer subclass"),
+        (dict(optimizer=3), TypeError, "registry name"),
         (dict(hyper={"batch_dims": 1}), ValueError, "must not set batch_dims"),
         (dict(mode="fast"), ValueError, "mode must be one of"),
         (dict(steps=-1), ValueError, "steps must be >= 0"),
@@ -262,6 +264,28 @@ def test_bad_run_arguments(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         run(args.pop("optimizer"), args.pop("hyper"), args.pop("problem"), **args)
+
+
+def test_a_class_runs_as_its_registry_name_and_a_subclass_runs_without_registration():
+    import algorithms
+
+    p = SeparableLogSum(4)
+    by_name = run("adam", {"lr": 0.05}, p, steps=20, seeds=3, noise=AdditiveNoise(0.1))
+    by_class = run(algorithms.REGISTRY["adam"], {"lr": 0.05}, p, steps=20, seeds=3, noise=AdditiveNoise(0.1))
+    assert by_class.optimizer == "adam"
+    np.testing.assert_array_equal(by_name.trace["grad_norm_sq"], by_class.trace["grad_norm_sq"])
+
+    class HalfStepSGD(algorithms.REGISTRY["sgd"]):
+        def _update_param(self, p, grad, state, group):
+            super()._update_param(p, 0.5 * grad, state, group)
+
+    before = dict(algorithms.REGISTRY)
+    half = run(HalfStepSGD, {"lr": 0.2}, p, steps=10, seeds=2)
+    plain = run("sgd", {"lr": 0.1}, p, steps=10, seeds=2)
+    assert half.optimizer.endswith(":test_a_class_runs_as_its_registry_name_and_a_subclass_runs_without_registration."
+                                   "<locals>.HalfStepSGD")
+    np.testing.assert_allclose(half.trace["f"], plain.trace["f"], rtol=1e-14)
+    assert algorithms.REGISTRY == before
 
 
 def test_noise_and_oracle_are_exclusive():

@@ -8,7 +8,7 @@ import pytest
 
 import algorithms
 from verify.rates import sweep
-from verify.rates.execute import horizon_hyper, run_cell, temporarily_registered, with_lr_schedule
+from verify.rates.execute import horizon_hyper, run_cell, with_lr_schedule
 from verify.rates.problems import build_problem, noise_constants
 from verify.rates.progress import ProgressBar, format_seconds
 from verify.rates.spec import SEED_STRIDE, Cell, Check
@@ -114,16 +114,14 @@ def test_noise_constants():
         noise_constants("pink", {}, (4,))
 
 
-def test_temporary_registration_is_undone_even_on_error():
-    cls = algorithms.REGISTRY["sgd"]
-    with pytest.raises(RuntimeError):
-        with temporarily_registered("rates[test]", cls):
-            assert algorithms.REGISTRY["rates[test]"] is cls
-            raise RuntimeError
-    assert "rates[test]" not in algorithms.REGISTRY
-    with pytest.raises(ValueError, match="already registered"):
-        with temporarily_registered("sgd", algorithms.REGISTRY["adam"]):
-            pass
+def test_running_mutant_and_scheduled_cells_leaves_the_registry_untouched():
+    before = dict(algorithms.REGISTRY)
+    cell = Cell(key="t/mutant", algorithm="mutant:mars_exact_aliased",
+                hyper={"estimator": "exact", "bias_correction": False}, problem=("separable", {"d": 4}),
+                noise=("none", {}), schedule={"kind": "mars_theory", "eta0": 0.5, "s": 8.0, "c": 1.0, "beta2": 0.99},
+                horizons=(2, 4), seeds=2)
+    run_cell(cell)
+    assert algorithms.REGISTRY == before
 
 
 def test_lr_schedule_wrapper_sets_eta_t_before_each_step():

@@ -9,9 +9,8 @@ Seeds are the runner's counter-based streams ``master_seed·SEED_STRIDE + i``, s
 the same master seed, problem and noise see the same noise draws (paired comparisons).
 
 **Algorithms that are not in the registry** (planted-bug mutants, ``"mutant:<name>"``, and the
-MARS theory schedule's learning-rate wrapper) are registered in :data:`algorithms.REGISTRY` only
-for the duration of the run (:func:`temporarily_registered`), because the runner builds optimizers
-by name; the registry is restored afterwards, so the contract battery never sees them.
+MARS theory schedule's learning-rate wrapper) are handed to :func:`synthetic.run` as classes; the
+registry is never touched.
 
 **Learning-rate schedules.** The runner has no LR-scheduler hook, so the ``mars_theory`` schedule
 wraps the optimizer class (:func:`with_lr_schedule`): before each step every group's ``lr`` is set
@@ -20,11 +19,10 @@ to :math:`\eta_t` at the group's 1-based step, the value a ``LambdaLR`` would gi
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,24 +33,10 @@ from synthetic import Oracle, run
 from .problems import build_noise, build_problem, noise_constants
 from .spec import Cell
 
-__all__ = ["run_cell", "temporarily_registered", "with_lr_schedule", "resolve_algorithm", "horizon_hyper",
+__all__ = ["run_cell", "with_lr_schedule", "resolve_algorithm", "horizon_hyper",
            "running_metrics"]
 
 _TUPLE_KEYS = ("betas", "betas_1d")
-
-
-@contextlib.contextmanager
-def temporarily_registered(name: str, cls: type) -> Iterator[None]:
-    """Put ``cls`` in :data:`algorithms.REGISTRY` under ``name`` for the duration of the block."""
-    if name in algorithms.REGISTRY and algorithms.REGISTRY[name] is not cls:
-        raise ValueError(f"{name!r} is already registered to {algorithms.REGISTRY[name].__name__}")
-    added = name not in algorithms.REGISTRY
-    algorithms.REGISTRY[name] = cls
-    try:
-        yield
-    finally:
-        if added:
-            algorithms.REGISTRY.pop(name, None)
 
 
 def with_lr_schedule(base: type, eta: Callable[[int], float]) -> type:
@@ -149,20 +133,20 @@ _TRACE_KEY = {"avg_sq_grad": "grad_norm_sq.mean", "min_sq_grad": "grad_norm_sq.m
               "avg_l21_sq": "grad_l21_sq.mean"}
 
 
-def _one_run(name: str, hyper: dict, problem, oracle, steps: int, seeds: list[int], record: list[int], running):
+def _one_run(cls: type, hyper: dict, problem, oracle, steps: int, seeds: list[int], record: list[int], running):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. subset fallbacks; the row records the hyperparameters
-        return run(name, hyper, problem, steps=steps, seeds=seeds, oracle=oracle, metrics=(), running=running,
+        return run(cls, hyper, problem, steps=steps, seeds=seeds, oracle=oracle, metrics=(), running=running,
                    record_steps=record)
 
 
-def _execute(cell: Cell, registered_name: str, problem, oracle, seeds: list[int]) -> tuple[dict, list[dict]]:
+def _execute(cell: Cell, cls: type, problem, oracle, seeds: list[int]) -> tuple[dict, list[dict]]:
     running = running_metrics(cell)
     values: dict[str, list] = {m: [] for m in cell.metrics}
     runs = []
     if cell.anytime:
         T_max = max(cell.horizons)
-        result = _one_run(registered_name, horizon_hyper(cell, problem, T_max), problem, oracle, T_max, seeds,
+        result = _one_run(cls, horizon_hyper(cell, problem, T_max), problem, oracle, T_max, seeds,
                           list(cell.horizons), running)
         for m in cell.metrics:
             trace = result.trace[_TRACE_KEY[m]]
@@ -171,7 +155,7 @@ def _execute(cell: Cell, registered_name: str, problem, oracle, seeds: list[int]
         runs.append({"T": T_max, "mode": result.mode, "wall_time": result.wall_time})
     else:
         for T in cell.horizons:
-            result = _one_run(registered_name, horizon_hyper(cell, problem, T), problem, oracle, T, seeds, [T], running)
+            result = _one_run(cls, horizon_hyper(cell, problem, T), problem, oracle, T, seeds, [T], running)
             for m in cell.metrics:
                 values[m].append(result.trace[_TRACE_KEY[m]][-1])
             runs.append({"T": T, "mode": result.mode, "wall_time": result.wall_time})
@@ -190,11 +174,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     cls = resolve_algorithm(cell.algorithm)
     if cell.schedule["kind"] == "mars_theory":
         cls = with_lr_schedule(cls, mars_theory_eta(cell.schedule))
-    wrapped = cell.algorithm.startswith("mutant:") or cell.schedule["kind"] == "mars_theory"
-    registered_name = f"rates[{cell.algorithm}]" if wrapped else cell.algorithm
-    context = temporarily_registered(registered_name, cls) if wrapped else contextlib.nullcontext()
-    with context:
-        values, runs = _execute(cell, registered_name, problem, oracle, seeds)
+    values, runs = _execute(cell, cls, problem, oracle, seeds)
     constants = dict(problem.constants())
     constants.update(noise_constants(cell.noise[0], cell.noise[1], problem.shape, cell.l21_subset))
     return {
