@@ -62,21 +62,21 @@ JUMP_PERIOD = 37  # fresh random bases every 37 steps (not a multiple of any ref
 LOSS_SCALE = 0.5  # c: puts the loss gradients' norms around 1 at the start
 
 
-def amplitude(step: int) -> float:
-    """:math:`a_t = 3^{\\sin(2\\pi (t-1)/24)}`."""
-    return AMPLITUDE_SPAN ** math.sin(2 * math.pi * (step - 1) / AMPLITUDE_PERIOD)
+def amplitude(step: int, period: int = AMPLITUDE_PERIOD) -> float:
+    """:math:`a_t = 3^{\\sin(2\\pi (t-1)/P)}` (P = 24 by default)."""
+    return AMPLITUDE_SPAN ** math.sin(2 * math.pi * (step - 1) / period)
 
 
-def decay_rate(step: int) -> float:
+def decay_rate(step: int, period: int = DECAY_PERIOD) -> float:
     """:math:`\\rho_t`, from ``DECAY_RANGE[1]`` at step 1 down to ``DECAY_RANGE[0]`` half a period later."""
     lo, hi = DECAY_RANGE
-    return (lo + hi) / 2 + (hi - lo) / 2 * math.cos(2 * math.pi * (step - 1) / DECAY_PERIOD)
+    return (lo + hi) / 2 + (hi - lo) / 2 * math.cos(2 * math.pi * (step - 1) / period)
 
 
-def singular_values(step: int, k: int) -> torch.Tensor:
+def singular_values(step: int, k: int, period: int = DECAY_PERIOD) -> torch.Tensor:
     """The unit-norm spectrum :math:`\\sigma_t` of length ``k`` (float64, strictly decreasing)."""
     i = torch.arange(k, dtype=torch.float64)
-    head = decay_rate(step) ** i
+    head = decay_rate(step, period) ** i
     tail = TAIL[0] * TAIL[1] ** i
     s = torch.maximum(head, tail)
     return s / s.norm()
@@ -96,13 +96,20 @@ def _orthonormal(a: torch.Tensor) -> torch.Tensor:
 class GradientStream:
     """The per-step gradients (open loop) or loss data (closed loop) of one oracle run.
 
-    Deterministic in ``seed``: two streams with the same kind, shapes and seed draw identical values.
-    Steps must be requested in order 1, 2, 3, ... (the random state advances with them).
+    Deterministic in ``seed``: two streams with the same kind, shapes, seed and periods draw identical
+    values. Steps must be requested in order 1, 2, 3, ... (the random state advances with them).
+    ``periods`` overrides the schedules' periods (keys ``amplitude``, ``decay``, ``jump``), e.g. for
+    a short trace whose refreshes come every few steps.
     """
 
-    def __init__(self, kind: str, shapes: Sequence[tuple[int, ...]], seed: int) -> None:
+    def __init__(self, kind: str, shapes: Sequence[tuple[int, ...]], seed: int,
+                 periods: dict[str, int] | None = None) -> None:
         if kind not in GRADIENT_KINDS:
             raise OracleInputError(f"gradients: unknown stream {kind!r}; valid: {', '.join(GRADIENT_KINDS)}")
+        self.periods = {"amplitude": AMPLITUDE_PERIOD, "decay": DECAY_PERIOD, "jump": JUMP_PERIOD, **(periods or {})}
+        if set(self.periods) != {"amplitude", "decay", "jump"} or not all(
+                isinstance(v, int) and v >= 1 for v in self.periods.values()):
+            raise OracleInputError(f"gradient periods: expected positive ints for amplitude, decay, jump; got {periods}")
         self.kind = kind
         self.shapes = [tuple(s) for s in shapes]
         self.gen = torch.Generator().manual_seed(param_seed(seed, 1))
@@ -137,7 +144,7 @@ class GradientStream:
     def _frame(self, i: int, m: int, n: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """This step's bases ``U [m, μ]``, ``V [n, μ]``: the base pair (re-drawn every JUMP_PERIOD steps), wobbled."""
         mu = min(m, n)
-        if (step - 1) % JUMP_PERIOD == 0 or self._bases[i] is None:
+        if (step - 1) % self.periods["jump"] == 0 or self._bases[i] is None:
             self._bases[i] = (_orthonormal(self._randn(m, mu)), _orthonormal(self._randn(n, mu)))
         U, V = self._bases[i]
         U = _orthonormal(U + self._randn(m, mu) * (WOBBLE / math.sqrt(m)))
@@ -146,13 +153,14 @@ class GradientStream:
 
     def _lowrank(self, i: int, shape: tuple[int, ...], step: int) -> torch.Tensor:
         mat = _matrix_view(shape)
+        amp = amplitude(step, self.periods["amplitude"])
         if mat is None:
             z = self._randn(shape) * self._scales[i]
-            return z * (amplitude(step) / z.norm().clamp_min(1e-300)) if z.numel() > 1 else z * amplitude(step)
+            return z * (amp / z.norm().clamp_min(1e-300)) if z.numel() > 1 else z * amp
         m, n = mat
         U, V = self._frame(i, m, n, step)
         signs = torch.where(self._randn(min(m, n)) < 0, -1.0, 1.0)
-        sigma = singular_values(step, min(m, n)) * signs * amplitude(step)
+        sigma = singular_values(step, min(m, n), self.periods["decay"]) * signs * amp
         return ((U * sigma) @ V.T).reshape(shape)
 
     # ------------------------------------------------------------------ closed loop
@@ -170,8 +178,8 @@ class GradientStream:
                 continue
             m, _ = mat
             U, _ = self._frame(i, m, m, step)
-            metrics.append((U * singular_values(step, m)) @ U.T)
-        return amplitude(step), metrics
+            metrics.append((U * singular_values(step, m, self.periods["decay"])) @ U.T)
+        return amplitude(step, self.periods["amplitude"]), metrics
 
     def loss_gradients(self, data: tuple[float, Sequence[torch.Tensor]], params: Sequence[torch.Tensor],
                        dtype: torch.dtype) -> list[torch.Tensor]:

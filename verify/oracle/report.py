@@ -108,8 +108,9 @@ class OracleReport:
         return f"  {label}: max rel err {value} (step {self.compared_steps[k]})"
 
     def summary(self, *, explain: bool | None = None) -> str:
-        """The report in words. ``explain`` (default: when the first failure is at step 1, where it
-        is nearly always a convention) adds the hyperparameters that differ and the hints."""
+        """The report in words. ``explain`` adds the hyperparameters that differ and the hints; by
+        default it is on for a failure at step 1 (nearly always a convention), or for any failure
+        while a hyperparameter differs or the reference runs its paper variant by default."""
         if self.failure is not None:
             verdict = f"FAIL at step {self.failure.step}"
         elif not self.passed:
@@ -128,7 +129,8 @@ class OracleReport:
         if self.settings:
             lines.append("  settings: " + "; ".join(self.settings))
         if explain is None:
-            explain = self.failure is not None and self.failure.step == 1
+            explain = self.failure is not None and (
+                self.failure.step == 1 or bool(self.hyperparameters.differences) or any("variant" in h for h in self.hints))
         if explain:
             lines.extend(self._explanation())
         return "\n".join(lines)

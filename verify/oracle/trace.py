@@ -76,13 +76,15 @@ def write_trace(
     seed: int = 0,
     record: Sequence[int] | None = None,
     states: Sequence[str] | None = None,
+    periods: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Run the float64 reference and write its trace to ``path`` (``.npz``); returns the metadata.
 
     ``kwargs``: the reference's hyperparameters (the exercised weight decay and fitted ranks are
     filled in as by :func:`compare`, and listed in the metadata). ``record``: the steps whose
     parameters and states are stored (default: every step). ``states``: the state keys stored
-    (default: every floating-point state tensor)."""
+    (default: every floating-point state tensor). ``periods``: the gradient stream's schedule periods
+    (:class:`verify.oracle.gradients.GradientStream`)."""
     reference_cls = check_reference_name(reference)
     if gradients not in OPEN_LOOP:
         raise OracleInputError(f"gradients: a trace needs an open-loop stream ({', '.join(OPEN_LOOP)}); "
@@ -107,7 +109,7 @@ def write_trace(
     recorded = sorted(set(range(1, steps + 1) if record is None else record))
     if not recorded or recorded[0] < 1 or recorded[-1] > steps:
         raise OracleInputError(f"record: steps must lie in 1..{steps}, got {list(record or [])}")
-    stream = GradientStream(gradients, shapes, seed)
+    stream = GradientStream(gradients, shapes, seed, periods)
     grads: list[list[np.ndarray]] = [[] for _ in shapes]
     snapshots: list[list[np.ndarray]] = [[] for _ in shapes]
     state_snaps: dict[str, dict[int, dict[int, np.ndarray]]] = {}
@@ -168,8 +170,8 @@ def write_trace(
         "gradient_stream": {
             "kind": gradients,
             "seed": seed,
-            "constants": {k: getattr(gradient_module, k) for k in (
-                "AMPLITUDE_SPAN", "AMPLITUDE_PERIOD", "DECAY_RANGE", "DECAY_PERIOD", "TAIL", "WOBBLE", "JUMP_PERIOD")},
+            "constants": {k: getattr(gradient_module, k) for k in ("AMPLITUDE_SPAN", "DECAY_RANGE", "TAIL", "WOBBLE")},
+            "periods": stream.periods,
             "note": "stored explicitly in grad/<i>; the constants only document how it was drawn",
         },
         "steps": steps,
@@ -343,6 +345,9 @@ GOLDEN_STEPS = 24
 #: the paper defaults the committed traces change, so that the files stay small and every path runs:
 #: a refresh every 8 steps (three refreshes in 24 steps) and ranks that fit 6-wide matrices
 GOLDEN_OVERRIDES = {"update_proj_gap": 8, "max_steps_per_subspace": 8, "rank": 2, "max_rank": 4}
+#: the stream's periods scaled to the 8-step refresh: the energy rank alternates between refreshes
+#: (top at steps 1 and 17, bottom at 9), the subspace jumps at steps 12 and 23, the norm swings twice
+GOLDEN_PERIODS = {"amplitude": 12, "decay": 16, "jump": 11}
 
 
 def golden_kwargs(reference_cls: type) -> dict[str, Any]:
@@ -352,7 +357,8 @@ def golden_kwargs(reference_cls: type) -> dict[str, Any]:
 
 def write_golden_traces(out_dir: str | os.PathLike) -> list[str]:
     """One trace per registered optimizer at its paper defaults (plus :data:`GOLDEN_OVERRIDES`, the
-    oracle's weight decay 0.1), on :data:`GOLDEN_SHAPES` for :data:`GOLDEN_STEPS` steps, and an
+    oracle's weight decay 0.1), on :data:`GOLDEN_SHAPES` for :data:`GOLDEN_STEPS` steps of the low-rank
+    stream with :data:`GOLDEN_PERIODS`, and an
     ``index.json`` (file, size, sha256, settings). Returns one line per file."""
     import hashlib
 
@@ -363,7 +369,7 @@ def write_golden_traces(out_dir: str | os.PathLike) -> list[str]:
     for name in sorted(algorithms.REGISTRY):
         path = os.path.join(out_dir, f"{name}.npz")
         kwargs = golden_kwargs(algorithms.REGISTRY[name])
-        meta = write_trace(name, path, kwargs=kwargs, shapes=GOLDEN_SHAPES, steps=GOLDEN_STEPS)
+        meta = write_trace(name, path, kwargs=kwargs, shapes=GOLDEN_SHAPES, steps=GOLDEN_STEPS, periods=GOLDEN_PERIODS)
         with open(path, "rb") as fh:
             digest = hashlib.sha256(fh.read()).hexdigest()
         size = os.path.getsize(path)
@@ -372,7 +378,7 @@ def write_golden_traces(out_dir: str | os.PathLike) -> list[str]:
         lines.append(f"{path}: {size / 1024:.1f} KiB, states {sorted(meta['states'])}")
     with open(os.path.join(out_dir, "index.json"), "w") as fh:
         json.dump({"shapes": [list(s) for s in GOLDEN_SHAPES], "steps": GOLDEN_STEPS, "gradients": "lowrank",
-                   "seed": 0, "overrides": GOLDEN_OVERRIDES, "traces": index}, fh, indent=1)
+                   "seed": 0, "periods": GOLDEN_PERIODS, "overrides": GOLDEN_OVERRIDES, "traces": index}, fh, indent=1)
         fh.write("\n")
     total = sum(v["bytes"] for v in index.values())
     lines.append(f"{len(index)} traces, {total / 1024:.1f} KiB in all")
