@@ -21,17 +21,17 @@ __all__ = ["DEFAULT_SHAPES", "check_shapes", "parse_shapes", "param_names", "ini
 DEFAULT_SHAPES: tuple[tuple[int, ...], ...] = ((24, 16), (16, 24), (20, 20), (4, 3, 5), (17,), ())
 
 
-def check_shapes(shapes: Sequence[Sequence[int]]) -> tuple[tuple[int, ...], ...]:
+def check_shapes(shapes: Sequence[Sequence[int]], option: str = "shapes") -> tuple[tuple[int, ...], ...]:
     """Validated shapes: at least one, every size a positive int (an empty tensor compares nothing)."""
     try:
         checked = tuple(tuple(int(d) for d in s) for s in shapes)
     except (TypeError, ValueError):
-        raise OracleInputError(f"shapes: expected a list of integer tuples, got {shapes!r}") from None
+        raise OracleInputError(f"{option}: expected a list of integer tuples, got {shapes!r}") from None
     if not checked:
-        raise OracleInputError("shapes: give at least one shape (an empty problem compares nothing)")
+        raise OracleInputError(f"{option}: give at least one shape (an empty problem compares nothing)")
     for s in checked:
         if any(d < 1 for d in s):
-            raise OracleInputError(f"shapes: every size must be >= 1 (a zero-size tensor compares nothing), got {s}")
+            raise OracleInputError(f"{option}: every size must be >= 1 (a zero-size tensor compares nothing), got {s}")
     return checked
 
 
@@ -51,7 +51,7 @@ def parse_shapes(text: str) -> tuple[tuple[int, ...], ...]:
             raise OracleInputError(
                 f"--shapes: cannot read {item!r}; write sizes joined by 'x' and shapes by ',', e.g. 24x16,17,0d"
             ) from None
-    return check_shapes(shapes)
+    return check_shapes(shapes, "--shapes")
 
 
 def _kind(shape: tuple[int, ...]) -> str:
