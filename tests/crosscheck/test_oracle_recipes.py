@@ -15,6 +15,13 @@ from verify.oracle.recipes import RECIPES, available, run_recipe
 pytestmark = pytest.mark.crosscheck
 
 
+def _forget_galore_torch(monkeypatch):
+    """Drop galore_torch from sys.modules (restored afterwards): an earlier test may have imported it
+    with other stubs, and an import only runs once."""
+    for name in [m for m in sys.modules if m == "galore_torch" or m.startswith("galore_torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=[r.id for r in RECIPES])
 def test_recipe_gives_its_verdict_at_its_step(recipe):
     if not available(recipe):
@@ -45,16 +52,16 @@ def test_missing_dependency_without_stub_is_one_line_with_the_fix(capsys, monkey
         pytest.skip("galore-torch is not installed")
     if importlib.util.find_spec("transformers") is not None:
         pytest.skip("transformers is installed: nothing is missing")
-    for name in [m for m in sys.modules if m == "galore_torch" or m.startswith("galore_torch.")]:
-        monkeypatch.delitem(sys.modules, name)  # imported (with stubs) by an earlier test: import afresh
+    _forget_galore_torch(monkeypatch)
     code = main(["oracle", "--reference", "galore_adamw", "--candidate", "galore_torch:GaLoreAdamW"])
     err = capsys.readouterr().err
     assert code == 2 and "retry with --stub-missing transformers" in err and err.count("\n") == 1
 
 
-def test_stubbed_8bit_class_refuses_to_run():
+def test_stubbed_8bit_class_refuses_to_run(monkeypatch):
     if importlib.util.find_spec("galore_torch") is None or importlib.util.find_spec("bitsandbytes") is not None:
         pytest.skip("needs galore-torch without bitsandbytes")
+    _forget_galore_torch(monkeypatch)
     from verify.oracle import load_candidate
 
     cls = load_candidate("galore_torch:GaLoreAdamW8bit", stub_missing=("transformers", "bitsandbytes"))
