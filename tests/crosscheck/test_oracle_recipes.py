@@ -69,3 +69,17 @@ def test_stubbed_8bit_class_refuses_to_run(monkeypatch):
 
     with pytest.raises(ImportError, match="is a stub"):
         cls([torch.zeros(2, requires_grad=True)])
+
+
+def test_readme_commands_for_galore_torch_and_fira_pass(capsys):
+    from tests.verify.test_oracle_cli import readme_oracle_commands
+
+    commands = [c for c in readme_oracle_commands() if c[c.index("--candidate") + 1].startswith(("galore_torch", "fira"))]
+    assert len(commands) == 2
+    for argv in commands:
+        module = argv[argv.index("--candidate") + 1].split(":")[0]
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (optional crosscheck extra)")
+        code = main(argv)
+        out = capsys.readouterr().out
+        assert code == 0 and "PASS" in out, out

@@ -106,3 +106,34 @@ def test_a_module_in_the_current_directory_is_importable(tmp_path):
                           "--steps", "3"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "my_local_adamw:make vs reference adam" in out.stdout
+
+
+def readme_oracle_commands():
+    """The ``verify oracle`` commands in README.md's bash blocks, continuation lines joined."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip().startswith("verify oracle"):
+                commands.append(shlex.split(line.strip())[1:])
+    return commands
+
+
+def test_readme_first_oracle_command_passes(capsys):
+    first = readme_oracle_commands()[0]
+    assert first[:3] == ["oracle", "--reference", "adam"]
+    code, out, _ = run(first, capsys)
+    assert code == 0 and "PASS" in out
+
+
+def test_readme_pytest_example_runs():
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "assert_matches" in b)
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    namespace["test_my_adamw_matches_the_reference"]()
