@@ -25,16 +25,16 @@ RTOL = 1e-12
 @check("adagrad_subset_norm(k=1) == torch.optim.Adagrad (float64)", GROUP)
 def adagrad_k1_vs_torch(quick: bool):
     rep = compare("adagrad_subset_norm", torch.optim.Adagrad,
-                  reference_kwargs=dict(lr=0.05, subset_size=1, b0=0.1, eps=1e-8),
-                  candidate_kwargs=dict(lr=0.05, initial_accumulator_value=0.01, eps=1e-8, foreach=False),
+                  reference_kwargs=dict(lr=0.05, subset_size=1, b0=0.1, eps=1e-8, weight_decay=0.0),
+                  candidate_kwargs=dict(lr=0.05, initial_accumulator_value=0.01, eps=1e-8, foreach=False, weight_decay=0.0),
                   dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
 
 @check("rmsprop_sn(k=1) == torch.optim.RMSprop (float64)", GROUP)
 def rmsprop_k1_vs_torch(quick: bool):
-    rep = compare("rmsprop_sn", torch.optim.RMSprop, reference_kwargs=dict(lr=1e-2, beta2=0.9, eps=1e-8, subset_size=1),
-                  candidate_kwargs=dict(lr=1e-2, alpha=0.9, eps=1e-8, foreach=False),
+    rep = compare("rmsprop_sn", torch.optim.RMSprop, reference_kwargs=dict(lr=1e-2, beta2=0.9, eps=1e-8, subset_size=1, weight_decay=0.0),
+                  candidate_kwargs=dict(lr=1e-2, alpha=0.9, eps=1e-8, foreach=False, weight_decay=0.0),
                   dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 
@@ -90,8 +90,9 @@ def subset_norm_vs_explicit_subsets(quick: bool):
 @check("subspace_momentum(full rank, no refresh) == EMA-momentum SGD (float64)", GROUP)
 def sm_full_rank_vs_ema_sgd(quick: bool):
     rep = compare("subspace_momentum", registered("sgd"),
-                  reference_kwargs=dict(lr=1e-2, momentum=0.9, rank=64, rank_overflow="truncate", update_proj_gap=10**6),
-                  candidate_kwargs=dict(lr=1e-2, momentum=0.9, momentum_type="ema"),
+                  reference_kwargs=dict(lr=1e-2, momentum=0.9, rank=64, rank_overflow="truncate", update_proj_gap=10**6,
+                                        weight_decay=0.0),
+                  candidate_kwargs=dict(lr=1e-2, momentum=0.9, momentum_type="ema", weight_decay=0.0),
                   shapes=((24, 12), (12, 24), (16, 16), (17,)), dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
     return rep.passed, f"max rel err {max(rep.param_err):.1e}"
 

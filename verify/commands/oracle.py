@@ -4,69 +4,146 @@ from __future__ import annotations
 
 NAME = "oracle"
 HELP = "step a candidate optimizer and a reference on identical gradients and report the error"
-DESCRIPTION = (
-    "Use optverify's float64 reference as ground truth for your own (fused, low-precision, "
-    "distributed) optimizer. Example: verify oracle --reference adam --candidate torch.optim:AdamW "
-    "--kwargs '{\"lr\": 0.001}' --candidate-kwargs '{\"foreach\": false}' --state-map exp_avg=exp_avg"
-)
+DESCRIPTION = """\
+Use optverify's float64 reference as ground truth for your own (fused, low-precision, distributed)
+optimizer or a third-party package. Exit status: 0 PASS, 1 FAIL, 2 bad input.
 
-DTYPES = {"float64": "float64", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+examples:
+  verify oracle --reference adam --candidate torch.optim:AdamW --kwargs '{"lr": 1e-3}' \\
+      --state-map exp_avg=exp_avg,exp_avg_sq=exp_avg_sq
+  verify oracle --reference galore_adamw --candidate galore_torch:GaLoreAdamW --stub-missing transformers,bitsandbytes \\
+      --reference-kwargs '{"variant": "official", "rank": 4, "scale": 1.0}' \\
+      --candidate-kwargs '{"no_deprecation_warning": true}' \\
+      --groups '[{"params": "matrices", "rank": 4, "update_proj_gap": 200, "scale": 1.0, "proj_type": "std"}, {"params": "rest"}]'
+  verify trace adam --out adam.npz && verify oracle --trace adam.npz --candidate mymodule:MyAdamW
+
+Defaults (shapes, steps, gradients, the weight decay and ranks filled in) are listed in every report;
+see verify/oracle/settings.py. A module in the current directory can be named in --candidate.
+"""
+
+DTYPES = ("float64", "float32", "bfloat16", "float16")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--reference", required=True, help="registry name of the reference (see `verify list`)")
-    parser.add_argument("--candidate", required=True, help="package.module:Class of your optimizer")
-    parser.add_argument("--kwargs", default="{}", help="JSON hyperparameters for both optimizers")
-    parser.add_argument("--reference-kwargs", default="{}", help="JSON, extra kwargs for the reference only")
-    parser.add_argument("--candidate-kwargs", default="{}", help="JSON, extra kwargs for the candidate only")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="candidate dtype")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--gradients", choices=["random", "loss"], default="random")
-    parser.add_argument("--shapes", default="64x32,32x64,48x48,17", help="comma-separated shapes, e.g. 64x32,17")
-    parser.add_argument("--state-map", default="", help="ref_key=cand_key,... state tensors to compare")
-    parser.add_argument("--rtol", type=float, default=None, help="override the dtype's default tolerance")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    from verify.oracle.gradients import GRADIENT_KINDS
+
+    src = parser.add_argument_group("what to compare")
+    src.add_argument("--reference", help="registry name of the reference (see `verify list`)")
+    src.add_argument("--trace", metavar="FILE", help="check against a trace written by `verify trace` instead")
+    src.add_argument("--candidate", required=True,
+                     help="module:Class or module:factory (called as factory(params, **kwargs))")
+    src.add_argument("--stub-missing", default="", metavar="MODULES",
+                     help="comma-separated top-level modules to stub while importing the candidate when they are "
+                          "not installed (e.g. transformers,bitsandbytes for galore-torch and fira)")
+    hp = parser.add_argument_group("hyperparameters")
+    hp.add_argument("--kwargs", default="{}", help="JSON hyperparameters for both optimizers")
+    hp.add_argument("--reference-kwargs", default="{}", help="JSON, for the reference only (wins over --kwargs)")
+    hp.add_argument("--candidate-kwargs", default="{}", help="JSON, for the candidate only (wins over --kwargs)")
+    hp.add_argument("--groups", default=None, help="JSON list of candidate parameter groups, e.g. "
+                    '\'[{"params": "matrices", "rank": 4}, {"params": "rest"}]\' (selectors: matrices, tensors, '
+                    "vectors, scalars, non-matrices, all, rest, or a list of indices/names)")
+    hp.add_argument("--reference-groups", default=None, help="JSON list of reference parameter groups (same form)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--dtype", choices=DTYPES, default=None, help="candidate dtype (default float32)")
+    run.add_argument("--strict", action="store_true", help="float64 candidate and rtol 1e-10, to see deviations "
+                     "below float32 round-off")
+    run.add_argument("--steps", type=int, default=None, help="default: 50, or 2 refresh periods + 1 for projected methods")
+    run.add_argument("--gradients", choices=GRADIENT_KINDS, default="lowrank")
+    run.add_argument("--shapes", default=None, help="comma-separated shapes (default 24x16,16x24,20x20,4x3x5,17,0d)")
+    run.add_argument("--state-map", default="", help="ref_key=cand_key,... state tensors to compare")
+    run.add_argument("--rtol", type=float, default=None, help="override the dtype's default tolerance")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="cpu")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", help="also write the report as JSON (with per-step series)")
+    out.add_argument("--explain", action="store_true",
+                     help="always print the hyperparameter diff and hints (default: when the first failure is at step 1)")
 
 
-def parse_shapes(text: str) -> list[tuple[int, ...]]:
-    shapes = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        shapes.append(tuple(int(x) for x in item.split("x")) if item != "0d" else ())
-    if not shapes:
-        raise ValueError("--shapes: give at least one shape")
-    return shapes
-
-
-def run(args) -> int:
+def parse_json_object(text: str, option: str) -> dict:
     import json
+
+    from verify.oracle import OracleInputError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OracleInputError(f"{option}: invalid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise OracleInputError(f"{option}: expected a JSON object like '{{\"lr\": 1e-3}}', got {text!r}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+
+
+def parse_state_map(text: str) -> dict[str, str]:
+    from verify.oracle import OracleInputError
+
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        ref, sep, cand = item.partition("=")
+        if not sep or not ref.strip() or not cand.strip():
+            raise OracleInputError(f"--state-map: expected ref_key=cand_key pairs joined by ',', got {item!r}")
+        out[ref.strip()] = cand.strip()
+    return out
+
+
+def prepare_process() -> None:
+    """The current directory is importable (as with ``python -m``); one intra-op thread (small tensors)."""
+    import os
+    import sys
 
     import torch
 
-    from verify.oracle import compare, load_candidate
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    torch.set_num_threads(1)
 
-    common = json.loads(args.kwargs)
-    state_map = dict(kv.split("=", 1) for kv in args.state_map.split(",") if kv)
-    report = compare(
-        args.reference,
-        load_candidate(args.candidate),
-        reference_kwargs={**common, **json.loads(args.reference_kwargs)},
-        candidate_kwargs={**common, **json.loads(args.candidate_kwargs)},
-        shapes=parse_shapes(args.shapes),
-        steps=args.steps,
-        dtype=getattr(torch, DTYPES[args.dtype]),
-        gradients=args.gradients,
-        state_map=state_map,
-        rtol=args.rtol,
-        seed=args.seed,
-        device=args.device,
-        candidate_name=args.candidate,
-    )
-    print(report.summary())
+
+def run(args) -> int:
+    import sys
+
+    import torch
+
+    from verify.oracle import OracleInputError, check_trace, compare, load_candidate
+    from verify.oracle.problem import parse_shapes
+
+    prepare_process()
+    try:
+        if (args.reference is None) == (args.trace is None):
+            raise OracleInputError("give exactly one of --reference NAME or --trace FILE")
+        stub = [s.strip() for s in args.stub_missing.split(",") if s.strip()]
+        candidate = load_candidate(args.candidate, stub_missing=stub)
+        common = dict(
+            kwargs=parse_json_object(args.kwargs, "--kwargs"),
+            candidate_kwargs=parse_json_object(args.candidate_kwargs, "--candidate-kwargs"),
+            candidate_groups=args.groups,
+            dtype=getattr(torch, args.dtype) if args.dtype else None,
+            rtol=args.rtol,
+            strict=args.strict,
+            state_map=parse_state_map(args.state_map),
+            device=args.device,
+            candidate_name=args.candidate,
+        )
+        if args.trace:
+            for option, value in (("--reference-kwargs", args.reference_kwargs != "{}"),
+                                  ("--reference-groups", args.reference_groups), ("--shapes", args.shapes),
+                                  ("--steps", args.steps), ("--seed", args.seed), ("--gradients", args.gradients != "lowrank")):
+                if value:
+                    raise OracleInputError(f"{option} does not apply to --trace (the trace fixes the reference and the run)")
+            report = check_trace(args.trace, candidate, **common)
+        else:
+            if args.steps is not None and args.steps < 1:
+                raise OracleInputError(f"--steps must be >= 1, got {args.steps}")
+            report = compare(
+                args.reference, candidate,
+                reference_kwargs=parse_json_object(args.reference_kwargs, "--reference-kwargs"),
+                reference_groups=args.reference_groups,
+                shapes=parse_shapes(args.shapes) if args.shapes is not None else None,
+                steps=args.steps, gradients=args.gradients, seed=args.seed, stub_missing=stub, **common,
+            )
+    except OracleInputError as exc:
+        print(f"verify oracle: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary(explain=True if args.explain else None))
     if args.json:
         with open(args.json, "w") as fh:
             fh.write(report.to_json())
