@@ -59,7 +59,14 @@ def ns_coefficients_swapped(M, *, steps=5, coefficients=shampoo.NS_COEFFICIENTS,
     return real_ns(M, steps=steps, coefficients=(a, c, b), eps=eps, compute_dtype=compute_dtype)
 
 
+def approx_noise_not_averaged(*args, **kwargs):
+    """The variance-reduced gradient computed from the current sample twice (g_t − g_t): γ's correction vanishes."""
+    grad = args[0] if args else kwargs["grad"]
+    return grad.clone()
+
+
 MUTANTS = [
+    (checks.estimator_mse, mars_core, "variance_reduced_gradient", approx_noise_not_averaged),
     (checks.gamma_zero_vs_torch_adamw, mars_core, "clip_divisor", always_normalise),
     (checks.gamma_zero_clipped_vs_torch_adamw, mars_core, "clip_tensorwise", clip_by_squared_norm),
     (checks.approx_momentum_identity, mars_core, "correction_scale", correction_without_beta),

@@ -12,7 +12,7 @@ import pytest
 
 import algorithms
 from verify.rates.cells import build
-from verify.rates.checks import evaluate_check
+from verify.rates.checks import evaluate_alternative, evaluate_check
 from verify.rates.execute import run_cell
 from verify.rates.mutants import INVISIBLE, MUTANTS
 from verify.rates.sweep import mutant_for_check
@@ -46,11 +46,11 @@ def evaluate(check, cells):
 FAST = [
     # check, horizons, seeds, window
     # (sgd/gd-bound, sgd/gd-slope and adagrad_norm/noisy-slope: through the suite checks below)
-    ("adam/slope", tuple(2**k for k in range(6, 10)), 8, (2**6, 2**9)),
+    ("adam/slope", tuple(2**k for k in range(8, 11)), 32, (2**8, 2**10)),
     ("sgd/bound", (2**8, 2**9), 4, (2**8, 2**9)),
     ("subspace_momentum/vs-sgd", (2**8, 2**9), 4, (2**8, 2**9)),
-    ("mars_adamw/gamma-gap", tuple(2**k for k in range(6, 10)), 8, (2**6, 2**9)),
-    ("lion/slope", (2**8, 2**9, 2**10), 8, (2**8, 2**10)),
+    ("adagrad_coordinate/noisy-slope", tuple(2**k for k in range(7, 11)), 32, (2**7, 2**10)),
+    ("sgdm/slope", (2**8, 2**9, 2**10), 8, (2**8, 2**10)),
 ]
 
 
@@ -63,14 +63,16 @@ def test_check_passes_the_real_code_and_fails_its_mutant(key, horizons, seeds, w
     assert bad["verdict"] in BAD, bad["reason"]
 
 
-def test_every_check_declares_an_existing_mutant_of_its_algorithm():
+def test_every_declared_mutant_exists_and_touches_its_check():
     for grid in ("quick", "full"):
         cells, checks = build(grid)
         for check in checks:
-            assert check.mutant in MUTANTS, check.key
-            m = MUTANTS[check.mutant]
-            assert m.base == check.algorithm, (check.key, m.base)
-            mutant_for_check(cells, checks, check.key)  # raises when the mutant does not touch the check's cells
+            for name in check.mutants:
+                assert name in MUTANTS, (check.key, name)
+                assert MUTANTS[name].base == check.algorithm, (check.key, name)
+            if check.assess:
+                assert check.mutants, check.key
+                mutant_for_check(cells, checks, check.key)  # raises when the mutant does not touch the check's cells
 
 
 def test_mutants_are_not_left_in_the_registry():
@@ -100,10 +102,9 @@ def test_invisible_bugs_are_documented_with_a_reason():
 @pytest.mark.parametrize("key", [c.key for c in CHECKS])
 def test_every_quick_grid_check_fails_its_mutant(key, tmp_path_factory):
     check = BY_CHECK[key]
+    if not check.mutants:
+        pytest.skip("a measurement: no planted bug declared")
     m_cells, m_check = mutant_for_check(CELLS, CHECKS, key)
     rows = {c.key: run_cell(c) for c in m_cells}
-    bad = evaluate_check(m_check, rows, n_resamples=1000)
-    if not check.assess:
-        assert bad["verdict"] == "MEASURED"  # a measurement: no verdict to fail (see the check's notes)
-        return
-    assert bad["verdict"] in BAD, bad["reason"]
+    bad = evaluate_alternative(m_check, rows, n_resamples=1000)  # as the power run judges it: the statistic alone
+    assert bad["outcome"] == "FAIL", bad["reason"]

@@ -6,11 +6,19 @@
     verify rates --quick --mutant adagrad_norm_no_sqrt   # the base algorithm's checks on a planted bug
     verify rates --quick --list               # cells and checks, without running
     verify rates --quick --no-run             # re-evaluate the verdicts from the stored rows only
+    verify rates --quick --power              # also run every asserted check's alternatives (its power)
+    verify rates --quick --regression --out /tmp/fresh   # recompute and compare with the committed results
 
 Rows go to ``results/rates/<grid>/`` (one JSON per cell; rerunning computes only the missing
 cells; ``--master-seed M`` uses ``<grid>/master-M/``, ``--mutant X`` ``<grid>/mutants/X/``); the
 verdicts of a complete run (no ``--algo``) to ``verdicts.json`` / ``verdicts.md`` / ``theorems.json``
-there. Exit status 1 when an asserted check FAILs (reported claims never fail the command).
+there. Exit status 1 when an asserted check FAILs or errors (reported claims never fail the command),
+or, with ``--regression``, when an estimate moved beyond the tolerance from the committed clean value.
+
+``--power`` runs, for every assertable check, the alternatives it must reject (other step-size
+exponents, the rates the paper improves on, planted bugs; :mod:`verify.rates.power`); a check that
+does not reject them all is reported, not asserted. Their rows live next to the grid's
+(``<cell>@<alternative>.json``), so ``--no-run`` re-evaluates the power too.
 """
 
 from __future__ import annotations
@@ -32,6 +40,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--list", action="store_true", help="list the cells and checks and exit")
     parser.add_argument("--no-run", action="store_true", help="evaluate the stored rows only")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--asserted-only", action="store_true",
+                        help="only the checks that may be asserted and their cells (the false-alarm reruns)")
+    parser.add_argument("--power", action="store_true",
+                        help="also run the alternatives each asserted check must reject (schedule exponents, the rates "
+                             "the paper beats, planted bugs)")
+    parser.add_argument("--regression", action="store_true",
+                        help="compare every estimate with the committed clean results (--baseline); exit 1 on a change "
+                             "beyond --tolerance standard errors")
+    parser.add_argument("--baseline", default=None,
+                        help="results root holding the reference verdicts.json (default: results/rates of this checkout)")
+    parser.add_argument("--tolerance", type=float, default=4.0, help="regression tolerance in bootstrap SEs (default 4)")
 
 
 def _print_listing(cells, checks) -> None:
@@ -52,7 +71,8 @@ def run(args) -> int:
     from verify.rates import cells as grid_module
     from verify.rates.report import format_table, summary_counts, write_verdicts
     from verify.rates.store import ResultStore
-    from verify.rates.sweep import default_jobs, evaluate, mutant_cells, results_dir, run_cells
+    from verify.rates.power import alternative_grid
+    from verify.rates.sweep import default_jobs, evaluate, mutant_cells, power_checks, results_dir, run_cells
 
     grid = "quick" if args.quick else "full"
     all_cells, all_checks = grid_module.build(grid, args.master_seed)
@@ -61,6 +81,12 @@ def run(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.asserted_only:
+        from verify.rates.sweep import power_checks
+
+        checks = power_checks(checks)
+        needed = {k for ch in checks for k in ch.cells}
+        cells = [c for c in cells if c.key in needed]
     if args.algo and not checks:
         known = sorted(grid_module.algorithms_covered(all_checks))
         print(f"error: no checks for {args.algo}; algorithms with checks: {known}", file=sys.stderr)
@@ -87,11 +113,13 @@ def run(args) -> int:
         directory = results_dir(args.out, grid, args.master_seed, name)
         store = ResultStore(directory)
         stats = {"cells_run": 0, "wall_time": 0.0}
+        alt_cells, plan = alternative_grid(c, power_checks(k)) if name is None else ([], {})
         if not args.no_run:
-            stats = run_cells(c, store, jobs=jobs, force=args.force, progress=not args.no_progress)
+            todo = c + (alt_cells if args.power else [])
+            stats = run_cells(todo, store, jobs=jobs, force=args.force, progress=not args.no_progress)
             print(f"{stats['cells_run']} cell(s) run, {stats.get('cells_cached', 0)} cached, "
                   f"{stats['wall_time']:.1f}s wall with {jobs} job(s)")
-        results = evaluate(c, k, store, n_resamples=args.resamples, seed=args.master_seed)
+        results = evaluate(c + alt_cells, k, store, n_resamples=args.resamples, seed=args.master_seed, power_plan=plan)
         stored = store.rows(c)
         missing = [ch.key for ch in k if any(key not in stored for key in ch.cells)]
         print(format_table(results))
@@ -100,12 +128,26 @@ def run(args) -> int:
         counts = summary_counts(results)
         print(f"asserted: {counts['asserted']}   reported: {counts['reported']}")
         command = "verify rates" + (" --quick" if args.quick else "") + "".join(f" --algo {a}" for a in args.algo or []) + (
-            f" --mutant {name}" if name else "")
+            f" --mutant {name}" if name else "") + (" --asserted-only" if args.asserted_only else "") + (
+            f" --master-seed {args.master_seed}" if args.master_seed else "")
+        if args.power:
+            command += " --power"
         meta = {"grid": grid, "master_seed": args.master_seed, "mutant": name, "algorithms": args.algo,
                 "command": command, "sweep": {k2: v for k2, v in stats.items() if k2 != "cell_times"},
                 "cell_times": stats.get("cell_times", {})}
         if not args.algo:
-            write_verdicts(directory, results, meta)
-        if name is None and counts["asserted"]["FAIL"]:
+            write_verdicts(directory, results, meta, other_grid=not (args.asserted_only or args.master_seed or name))
+        if name is None and (counts["asserted"]["FAIL"] or counts["asserted"]["ERROR"]):
             status = 1
+        if args.regression and name is None:
+            from pathlib import Path
+
+            from verify.rates.regression import compare_with_baseline, format_regression
+
+            baseline = Path(args.baseline) if args.baseline else Path(__file__).resolve().parents[2] / "results" / "rates"
+            report = compare_with_baseline(results, store.rows(c), results_dir(baseline, grid, args.master_seed),
+                                           tolerance=args.tolerance)
+            print(format_regression(report))
+            if report["failed"]:
+                status = 1
     return status

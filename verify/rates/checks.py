@@ -40,7 +40,7 @@ from verify.verdicts import Outcome, category_of, error_verdict, gate
 
 from .theorems import SYMBOLS, Theorem, theorem
 
-__all__ = ["evaluate_check", "evaluate_checks", "bound_window_slope", "DEFAULT_RESAMPLES"]
+__all__ = ["evaluate_check", "evaluate_checks", "evaluate_alternative", "gate_result", "margin_in_se", "stationarity", "bound_window_slope", "DEFAULT_RESAMPLES"]
 
 DEFAULT_RESAMPLES = 2000
 
@@ -88,16 +88,50 @@ def _base(check: Check, th: Theorem) -> dict[str, Any]:
         "metric": check.metric, "statistic": check.statistic, "theorem": th.key, "theorem_title": th.title,
         "source": th.source, "provenance": check.provenance or th.provenance,
         "category": category_of(check.provenance or th.provenance),
-        "claim": check.claim, "notes": check.notes, "figure": check.figure, "mutant": check.mutant,
-        "assess": check.assess,
+        "claim": check.claim, "notes": check.notes, "figure": check.figure, "mutants": list(check.mutants),
+        "assess": check.assess, "resolution": check.resolution, "one_sided": check.one_sided,
+        "tight_from": check.tight_from,
     }
 
 
-def _finish(out: dict, outcome: Outcome, estimate: float, ci, expected: str) -> dict:
+_Z95 = 1.959963984540054
+
+
+def margin_in_se(estimate: float, ci, low: float | None, high: float | None) -> float | None:
+    """Distance from the estimate to the nearest end of the target, in bootstrap standard errors
+    (SE = CI width / (2·1.96)); negative outside the target, ±inf for a zero-width interval."""
+    if not math.isfinite(estimate) or (low is None and high is None):
+        return None
+    gaps = [g for g in ((estimate - low) if low is not None else None, (high - estimate) if high is not None else None)
+            if g is not None]
+    nearest = min(gaps)
+    se = (float(ci[1]) - float(ci[0])) / (2 * _Z95)
+    if not se > 0:
+        return math.copysign(math.inf, nearest) if nearest else 0.0
+    return nearest / se
+
+
+def _finish(out: dict, outcome: Outcome, estimate: float, ci, expected: str, target=(None, None)) -> dict:
+    """Record the statistical outcome; the verdict comes from :func:`gate_result` (after power is known)."""
+    out.update(estimate=float(estimate), ci=[float(ci[0]), float(ci[1])], expected=expected, outcome=outcome.outcome,
+               reason=outcome.reason, target=[target[0], target[1]],
+               margin_se=margin_in_se(float(estimate), ci, *target) if outcome.outcome != "MEASURED" else None)
+    return out
+
+
+def gate_result(out: dict, power: dict | None = None) -> dict:
+    """Apply the provenance rule, the check's ``assess`` flag and its measured power to a result."""
+    outcome = Outcome(out["outcome"], out["reason"])
     if not out.get("assess", True):
-        outcome = Outcome("MEASURED", f"measured, not judged (no planted bug breaks this claim); {outcome.reason}")
-    verdict = gate(outcome, out["provenance"]).to_dict()
-    out.update(estimate=float(estimate), ci=[float(ci[0]), float(ci[1])], expected=expected, **verdict)
+        why = out.get("notes") or "no planted bug was found that breaks this claim"
+        outcome = Outcome("MEASURED", f"measured, not judged ({why}); {outcome.reason}")
+    because = ""
+    assess = True
+    if power is not None:
+        out["power"] = power
+        if power["measured"] and not power["powered"]:
+            assess, because = False, f"no power: {power['why']}"
+    out.update(gate(outcome, out["provenance"], assess=assess, not_assessed_because=because).to_dict())
     return out
 
 
@@ -107,7 +141,77 @@ def _target_text(low, high) -> str:
     return f">= {low:+.3f}" if low is not None else f"<= {high:+.3f}"
 
 
-def _slope(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
+def _halves(n: int) -> tuple[slice, slice] | None:
+    """The first and the last ceil(n/2) points of a window of n horizons (sharing the middle when n is odd)."""
+    if n < 3:
+        return None
+    h = (n + 1) // 2
+    return slice(0, h), slice(n - h, n)
+
+
+def stationarity(T: np.ndarray, centers: np.ndarray, tolerance: float | None) -> dict[str, Any] | None:
+    """Local slopes of the two halves of the window; stationary when they differ by at most ``tolerance``."""
+    halves = _halves(len(T))
+    if halves is None or tolerance is None:
+        return None
+    first = float(stats.loglog_fit(T[halves[0]], centers[halves[0]])[0])
+    second = float(stats.loglog_fit(T[halves[1]], centers[halves[1]])[0])
+    return {"first_half": first, "second_half": second, "difference": second - first, "tolerance": tolerance,
+            "stationary": abs(second - first) <= tolerance}
+
+
+def _apply_stationarity(outcome: Outcome, st: dict | None, what: str) -> Outcome:
+    if st is None or st["stationary"] or outcome.outcome != "PASS":
+        return outcome
+    return Outcome("INCONCLUSIVE", f"{outcome.reason}, but the window is not stationary: the local {what} of its "
+                                   f"halves are {st['first_half']:+.3f} and {st['second_half']:+.3f} (differ by "
+                                   f"{abs(st['difference']):.3f} > {st['tolerance']:.3f})")
+
+
+def mars_b5_violations(row: dict) -> list[str]:
+    r"""Theorem B.5's hypotheses on a ``mars_theory`` cell: :math:`q = 1/3`, :math:`c \ge 32L^2/\rho^2 + 1`,
+    :math:`s \ge 8L^3/\rho^3`, :math:`\eta_1 = \eta_0 (s+1)^{-1/3} \le \rho/(2L)`, γ = 1, with L the
+    per-sample smoothness (Assumption B.2) and ρ the preconditioner's lower bound (Assumption B.3:
+    1 for H = I, ε for Adam's diag(√v + ε))."""
+    sched, hyper = row["spec"]["schedule"], row["spec"]["hyper"]
+    if sched.get("kind") != "mars_theory":
+        return ["the schedule is not Theorem B.5's (mars_theory)"]
+    L = float(row["constants"].get("L_sample", row["constants"]["L"]))
+    rho = 1.0 if hyper.get("preconditioner") == "identity" else float(hyper.get("eps", 1e-8))
+    q, c, s = float(sched.get("q", 1.0 / 3.0)), float(sched["c"]), float(sched["s"])
+    eta1 = float(sched["eta0"]) * (s + 1.0) ** (-q)
+    out = []
+    if abs(q - 1.0 / 3.0) > 1e-12:
+        out.append(f"η_t ∝ (s+t)^(-{q:.3f}), not (s+t)^(-1/3)")
+    if c < 32 * L**2 / rho**2 + 1 - 1e-9:
+        out.append(f"c = {c:g} < 32L²/ρ² + 1 = {32 * L**2 / rho**2 + 1:.4g}")
+    if s < 8 * L**3 / rho**3 - 1e-9:
+        out.append(f"s = {s:g} < 8L³/ρ³ = {8 * L**3 / rho**3:.4g}")
+    if eta1 > rho / (2 * L) + 1e-12:
+        out.append(f"η_1 = {eta1:.4g} > ρ/(2L) = {rho / (2 * L):.4g}")
+    if float(hyper.get("gamma", 0.025)) != 1.0:
+        out.append(f"γ = {hyper.get('gamma', 0.025)} (the theorem takes γ_t = 1)")
+    return out
+
+
+#: run-time checks of a theorem's hypotheses on a cell (a violated hypothesis: the claim does not apply)
+PREMISES = {"mars_theorem_b5": mars_b5_violations}
+
+
+def _premises(check: Check, th: Theorem, outcome: Outcome, row: dict, window_start: int) -> Outcome:
+    check_fn = PREMISES.get(th.key)
+    violated = check_fn(row) if check_fn is not None else []
+    if violated:
+        return Outcome("INCONCLUSIVE", f"{th.title}: its hypotheses fail on this cell ({'; '.join(violated)}), "
+                                       f"so the claim does not apply (measured: {outcome.reason})")
+    if check.tight_from is not None and window_start < check.tight_from:
+        return Outcome("INCONCLUSIVE", f"pre-asymptotic window: it starts at T = {window_start}, before T = "
+                                       f"{check.tight_from} where the cell makes the bound tight (measured: "
+                                       f"{outcome.reason})")
+    return outcome
+
+
+def _slope(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int, guard: bool = True) -> dict:
     row = rows[check.cells[0]]
     T_all = row["horizons"]
     idx = _window_index(T_all, check.window)
@@ -118,17 +222,25 @@ def _slope(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
     how = ""
     if check.high_from_bound:
         values = {"d": float(np.prod(row["constants"]["shape"]))}
-        if row["spec"]["schedule"]["kind"] == "mars_theory":
+        if row["spec"]["schedule"]["kind"] in ("mars_theory", "anytime_power"):
             values["s"] = float(row["spec"]["schedule"]["s"])
         bound_slope, how = bound_window_slope(th, T[0], T[-1], values, noiseless=_noiseless(row))
         high = bound_slope + check.slack
         how = f"; upper end = {how} ({bound_slope:+.3f}) + slack {check.slack:.2f}"
     outcome = stats.judge_interval(fit.ci, low=low, high=high, max_width=check.max_width, what="slope")
+    tolerance = check.stationarity_tolerance()
+    if check.high_from_bound and low is not None and check.stationarity is None:
+        tolerance = (high - low) / 2
+    st = stationarity(T, np.asarray(fit.center), tolerance)
+    outcome = _apply_stationarity(outcome, st, "slopes")
+    if guard and check.assess:
+        outcome = _premises(check, th, outcome, row, int(T[0]))
     out = _base(check, th)
     out["fit"] = fit.to_dict()
     out["window"] = [int(T[0]), int(T[-1])]
+    out["stationarity"] = st
     expected = f"slope {_target_text(low, high)}{how}"
-    return _finish(out, outcome, fit.slope, fit.ci, expected)
+    return _finish(out, outcome, fit.slope, fit.ci, expected, (low, high))
 
 
 def _bound_values(row: dict, T: int) -> dict[str, float]:
@@ -197,7 +309,7 @@ def _common_window(check: Check, a: dict, b: dict) -> tuple[np.ndarray, list[int
     return np.asarray(common, float), [a["horizons"].index(T) for T in common], [b["horizons"].index(T) for T in common]
 
 
-def _gap(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
+def _gap(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int, guard: bool = True) -> dict:
     a, b = rows[check.cells[0]], rows[check.cells[1]]
     T, ia, ib = _common_window(check, a, b)
     Ya, Yb = row_values(a, check.metric)[ia], row_values(b, check.metric)[ib]
@@ -209,25 +321,77 @@ def _gap(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, 
     if check.require_disjoint and outcome.outcome == "PASS" and not (fa.ci[1] < fb.ci[0] or fb.ci[1] < fa.ci[0]):
         outcome = Outcome("INCONCLUSIVE", f"{outcome.reason}, but the two slope intervals overlap "
                                                 f"({[round(v, 3) for v in fa.ci]} and {[round(v, 3) for v in fb.ci]})")
+    gap_centers = np.asarray(fa.center) / np.asarray(fb.center)  # the local slope of a ratio is the local gap
+    st = stationarity(T, gap_centers, check.stationarity_tolerance())
+    outcome = _apply_stationarity(outcome, st, "slope gaps")
+    if guard and check.assess:
+        outcome = _premises(check, th, outcome, a, int(T[0]))
     out = _base(check, th)
-    out.update(fits=[fa.to_dict(), fb.to_dict()], paired=paired, window=[int(T[0]), int(T[-1])])
+    out.update(fits=[fa.to_dict(), fb.to_dict()], paired=paired, window=[int(T[0]), int(T[-1])], stationarity=st)
     expected = f"slope({check.cells[0]}) − slope({check.cells[1]}) {_target_text(check.low, check.high)}" + (
         " with disjoint slope intervals" if check.require_disjoint else "")
-    return _finish(out, outcome, diff.estimate, diff.ci, expected)
+    return _finish(out, outcome, diff.estimate, diff.ci, expected, (check.low, check.high))
+
+
+def _tuned(check: Check, rows: Mapping[str, dict]) -> tuple[list[str], list[dict]]:
+    """Reduce each tune group of ``check.cells`` to its best cell: the smallest seed statistic at the
+    largest horizon of the window (a tuned step size). Without groups, the cells themselves."""
+    if not check.tune_groups:
+        return list(check.cells), []
+    chosen, info, start = [], [], 0
+    for size in check.tune_groups:
+        group = check.cells[start:start + size]
+        start += size
+        scores = {}
+        for key in group:
+            row = rows[key]
+            idx = _window_index(row["horizons"], check.window)
+            values = row_values(row, check.metric)[idx[-1]]
+            scores[key] = float(stats.seed_statistic(values, check.statistic)) if np.all(np.isfinite(values)) else math.inf
+        best = min(group, key=lambda k: scores[k])
+        if not math.isfinite(scores[best]):
+            raise ValueError(f"check {check.key}: every candidate of {list(group)} diverged")
+        chosen.append(best)
+        info.append({"candidates": list(group), "scores": [scores[k] for k in group], "chosen": best})
+    return chosen, info
+
+
+def _oracle_calls(row: dict) -> int:
+    """Gradient evaluations per step: exact MARS evaluates the sample gradient at two points."""
+    return 2 if row["spec"]["hyper"].get("estimator") in ("exact", "exact_lookahead") else 1
 
 
 def _order(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
-    a, b = rows[check.cells[0]], rows[check.cells[1]]
-    T, ia, ib = _common_window(check, a, b)
+    (key_a, key_b), tuning = _tuned(check, rows)
+    a, b = rows[key_a], rows[key_b]
+    if check.equal_calls:
+        T, ia, ib = _equal_calls_window(check, a, b)
+    else:
+        T, ia, ib = _common_window(check, a, b)
+        T = (T, T)
     va, vb = row_values(a, check.metric)[ia[-1]], row_values(b, check.metric)[ib[-1]]
     paired = _same_seeds(a, b)
     est = stats.bootstrap_log_ratio(va, vb, check.statistic, paired=paired, n_resamples=n_resamples, seed=seed)
     outcome = stats.judge_interval(est.ci, low=check.low, high=check.high, max_width=check.max_width, what="log ratio")
     out = _base(check, th)
-    out.update(paired=paired, T=int(T[-1]))
-    expected = f"log({check.statistic}[{check.cells[0]}] / {check.statistic}[{check.cells[1]}]) at T = {int(T[-1])} " \
-               f"{_target_text(check.low, check.high)}"
-    return _finish(out, outcome, est.estimate, est.ci, expected)
+    Ta, Tb = int(T[0][-1]), int(T[1][-1])
+    out.update(paired=paired, T=Ta, T_other=Tb, compared=[key_a, key_b], tuning=tuning)
+    where = f"at T = {Ta}" if Ta == Tb else f"at equal gradient evaluations (T = {Ta} vs {Tb})"
+    expected = f"log({check.statistic}[{key_a}] / {check.statistic}[{key_b}]) {where} {_target_text(check.low, check.high)}"
+    return _finish(out, outcome, est.estimate, est.ci, expected, (check.low, check.high))
+
+
+def _equal_calls_window(check: Check, a: dict, b: dict):
+    ratio = _oracle_calls(a) / _oracle_calls(b)
+    pairs = [(T, int(round(T * ratio))) for T in a["horizons"] if int(round(T * ratio)) in b["horizons"]]
+    if check.window is not None:
+        pairs = [(Ta, Tb) for Ta, Tb in pairs if check.window[0] <= Ta <= check.window[1]]
+    if not pairs:
+        raise ValueError(f"check {check.key}: no horizon of {b['key']} matches {a['key']}'s at equal gradient "
+                         f"evaluations (ratio {ratio:g})")
+    Ta = np.asarray([p[0] for p in pairs], float)
+    Tb = np.asarray([p[1] for p in pairs], float)
+    return (Ta, Tb), [a["horizons"].index(int(t)) for t in Ta], [b["horizons"].index(int(t)) for t in Tb]
 
 
 def _delta(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
@@ -242,22 +406,36 @@ def _delta(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int
     q = {s: float(np.quantile(values, lv)) for s, lv in zip(check.levels, levels)}
     out.update(T=int(row["horizons"][idx[-1]]), quantiles=q)
     expected = f"d log q_(1−δ) / d log(1/δ) over δ ∈ {[round(1 - lv, 4) for lv in levels]} {_target_text(check.low, check.high)}"
-    return _finish(out, outcome, est.estimate, est.ci, expected)
+    return _finish(out, outcome, est.estimate, est.ci, expected, (check.low, check.high))
 
 
 def _dim(check: Check, th: Theorem, rows: Mapping[str, dict], n_resamples: int, seed: int) -> dict:
-    cells = [rows[k] for k in check.cells]
+    keys, tuning = _tuned(check, rows)
+    cells = [rows[k] for k in keys]
     dims = [float(np.prod(r["constants"]["shape"])) for r in cells]
     T = [r["horizons"][_window_index(r["horizons"], check.window)[-1]] for r in cells]
     if len(set(T)) != 1:
         raise ValueError(f"check {check.key}: the cells' largest horizons in the window differ ({T})")
+    out = _base(check, th)
+    out.update(T=int(T[0]), dims=dims, compared=keys, tuning=tuning)
+    expected = f"exponent of d in {check.statistic}[{check.metric}] at T = {T[0]} {_target_text(check.low, check.high)}"
+    if tuning:  # the figure's d-exponent is that of the 1/√T term: fit it only where the T-slope confirms that regime
+        slopes = {}
+        for k, r in zip(keys, cells):
+            idx = _window_index(r["horizons"], check.window)
+            center = stats.seed_statistic(row_values(r, check.metric)[idx], check.statistic)
+            slopes[k] = float(stats.loglog_fit(np.asarray(r["horizons"], float)[idx], center)[0])
+        out["t_slopes"] = slopes
+        off = {k: v for k, v in slopes.items() if abs(v + 0.5) > 0.1}
+        if off:
+            outcome = Outcome("INCONCLUSIVE", "d-exponent not fitted: the T-slope of the tuned cells is not −1/2 ± 0.1 "
+                                              "(" + ", ".join(f"{k}: {v:+.3f}" for k, v in off.items()) + ")")
+            return _finish(out, outcome, math.nan, (math.nan, math.nan), expected, (check.low, check.high))
     samples = [row_values(r, check.metric)[r["horizons"].index(T[0])] for r in cells]
     est = stats.bootstrap_loglog_slope_across(dims, samples, check.statistic, n_resamples=n_resamples, seed=seed)
     outcome = stats.judge_interval(est.ci, low=check.low, high=check.high, max_width=check.max_width, what="d-exponent")
-    out = _base(check, th)
-    out.update(T=int(T[0]), dims=dims, values=[float(stats.seed_statistic(v, check.statistic)) for v in samples])
-    expected = f"exponent of d in {check.statistic}[{check.metric}] at T = {T[0]} {_target_text(check.low, check.high)}"
-    return _finish(out, outcome, est.estimate, est.ci, expected)
+    out.update(values=[float(stats.seed_statistic(v, check.statistic)) for v in samples])
+    return _finish(out, outcome, est.estimate, est.ci, expected, (check.low, check.high))
 
 
 _KINDS = {"slope": _slope, "bound": _bound, "gap": _gap, "order": _order, "delta": _delta, "dim": _dim}
@@ -272,37 +450,80 @@ def _diverged(check: Check, rows: Mapping[str, dict]) -> list[str]:
     return out
 
 
-def evaluate_check(check: Check, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
-    """The result of one check (a plain dict; see the module docstring). Missing rows raise ``KeyError``.
-
-    A cell whose metric holds NaN/Inf (a diverged run) fails its claim: no rate can be fitted and the
-    quantity the theorem bounds is not even finite.
-    """
+def _evaluate_raw(check: Check, rows: Mapping[str, dict], n_resamples: int, seed: int, guard: bool = True) -> dict:
+    """The statistical outcome of one check, before the gate. ``guard=False`` (power alternatives) skips the
+    theorem's hypotheses and the tight-regime horizon: an alternative is judged on the statistic alone."""
     for key in check.cells:
         if key not in rows:
             raise KeyError(f"check {check.key}: no stored row for cell {key!r}")
     th = theorem(check.theorem)
-    diverged = _diverged(check, rows)
+    diverged = [] if check.tune_groups else _diverged(check, rows)
     if diverged:
         out = _base(check, th)
         outcome = Outcome("FAIL", f"the run diverged: {', '.join(diverged)}")
         return _finish(out, outcome, math.nan, (math.nan, math.nan), "a finite metric")
+    if check.kind in ("slope", "gap"):
+        return _KINDS[check.kind](check, th, rows, n_resamples, seed, guard=guard)
     return _KINDS[check.kind](check, th, rows, n_resamples, seed)
 
 
-def evaluate_checks(checks, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[dict]:
-    """Every check whose cells are stored; a check that cannot be evaluated is reported with its error."""
+def evaluate_check(check: Check, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict:
+    """The result of one check (a plain dict; see the module docstring), gated without power.
+    Missing rows raise ``KeyError``.
+
+    A cell whose metric holds NaN/Inf (a diverged run) fails its claim: no rate can be fitted and the
+    quantity the theorem bounds is not even finite.
+    """
+    return gate_result(_evaluate_raw(check, rows, n_resamples, seed))
+
+
+def evaluate_alternative(check: Check, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES,
+                         seed: int = 0) -> dict:
+    """A check's statistical outcome on an alternative (a planted bug, another schedule or method): the
+    statistic alone, without the theorem's premises. Rejected means ``outcome == "FAIL"``."""
+    return _evaluate_raw(check, rows, n_resamples, seed, guard=False)
+
+
+def _error_result(check: Check, exc: Exception) -> dict:
+    th = theorem(check.theorem)
+    res = _base(check, th)
+    res.update(error_verdict(f"{type(exc).__name__}: {exc}", res["provenance"],
+                             asserted=th.assertable and check.assess).to_dict(),
+               estimate=math.nan, ci=[math.nan, math.nan], expected="")
+    return res
+
+
+def evaluate_checks(checks, rows: Mapping[str, dict], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                    power_plan: Mapping[str, list] | None = None) -> list[dict]:
+    """Every check whose cells are stored; a check that cannot be evaluated is reported with its error.
+
+    ``power_plan`` (:func:`verify.rates.power.alternative_grid`): each check's alternatives, evaluated
+    from their stored rows (missing ones count as not measured) and folded into the verdict.
+    """
+    from .power import summarize_power
+
     out = []
     for i, check in enumerate(checks):
         if not all(k in rows for k in check.cells):
             continue
         try:
-            out.append(evaluate_check(check, rows, n_resamples=n_resamples, seed=seed + 7919 * i))
+            raw = _evaluate_raw(check, rows, n_resamples, seed + 7919 * i)
         except (ValueError, KeyError) as exc:
-            th = theorem(check.theorem)
-            res = _base(check, th)
-            res.update(error_verdict(f"{type(exc).__name__}: {exc}", res["provenance"],
-                                     asserted=th.assertable and check.assess).to_dict(),
-                       estimate=math.nan, ci=[math.nan, math.nan], expected="")
-            out.append(res)
+            out.append(_error_result(check, exc))
+            continue
+        power = None
+        if power_plan is not None and check.key in power_plan:
+            evaluated = []
+            for j, (alt, alt_check) in enumerate(power_plan[check.key]):
+                if not all(k in rows for k in alt_check.cells):
+                    evaluated.append((alt, None))
+                    continue
+                try:
+                    evaluated.append((alt, _evaluate_raw(alt_check, rows, n_resamples, seed + 7919 * i + 101 * (j + 1),
+                                                         guard=False)))
+                except (ValueError, KeyError) as exc:
+                    evaluated.append((alt, {"outcome": "ERROR", "reason": f"{type(exc).__name__}: {exc}",
+                                            "estimate": math.nan}))
+            power = summarize_power(check, evaluated)
+        out.append(gate_result(raw, power))
     return out

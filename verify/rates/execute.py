@@ -33,7 +33,7 @@ from synthetic import Oracle, run
 from .problems import build_noise, build_problem, noise_constants
 from .spec import Cell
 
-__all__ = ["run_cell", "with_lr_schedule", "resolve_algorithm", "horizon_hyper",
+__all__ = ["run_cell", "with_lr_schedule", "resolve_algorithm", "horizon_hyper", "horizon_eta", "mars_theory_eta",
            "running_metrics"]
 
 _TUPLE_KEYS = ("betas", "betas_1d")
@@ -81,8 +81,18 @@ def _plain_hyper(hyper: dict) -> dict:
 
 
 def mars_theory_eta(schedule: dict) -> Callable[[int], float]:
-    eta0, s = float(schedule["eta0"]), float(schedule["s"])
-    return lambda t: eta0 * (s + t) ** (-1.0 / 3.0)
+    """η_t = η0·(s + t)^(−q) at the 1-based step t (q = 1/3: Theorem B.5's schedule)."""
+    eta0, s, q = float(schedule["eta0"]), float(schedule["s"]), float(schedule.get("q", 1.0 / 3.0))
+    return lambda t: eta0 * (s + t) ** (-q)
+
+
+def horizon_eta(schedule: dict, T: int) -> float:
+    """The constant step of a fixed-horizon run of T steps."""
+    if schedule["kind"] == "inverse_sqrt_horizon":
+        return float(schedule["eta0"]) / math.sqrt(T)
+    if schedule["kind"] == "horizon_power":
+        return float(schedule["eta_ref"]) * (float(schedule["T_ref"]) / T) ** float(schedule["p"])
+    raise ValueError(f"schedule {schedule['kind']!r} is not a fixed-horizon schedule")
 
 
 def horizon_hyper(cell: Cell, problem, T: int) -> dict[str, Any]:
@@ -93,8 +103,8 @@ def horizon_hyper(cell: Cell, problem, T: int) -> dict[str, Any]:
         hyper["lr"] = float(cell.schedule["eta"])
     elif kind == "one_over_L":
         hyper["lr"] = 1.0 / problem.L
-    elif kind == "inverse_sqrt_horizon":
-        hyper["lr"] = float(cell.schedule["eta0"]) / math.sqrt(T)
+    elif kind in ("inverse_sqrt_horizon", "horizon_power"):
+        hyper["lr"] = horizon_eta(cell.schedule, T)
         if cell.schedule.get("beta2_horizon"):
             beta1 = hyper.get("betas", (0.9, 0.999))[0]
             hyper["betas"] = (beta1, 1.0 - 1.0 / T)
@@ -105,6 +115,8 @@ def horizon_hyper(cell: Cell, problem, T: int) -> dict[str, Any]:
         beta2 = cell.schedule.get("beta2", 0.99)
         beta2_value = (lambda t: 1.0 - eta(t) ** 6) if beta2 == "theory" else float(beta2)
         hyper["betas"] = (lambda t: 1.0 - min(1.0, c * eta(t) ** 2), beta2_value)
+    elif kind == "anytime_power":
+        hyper["lr"] = mars_theory_eta(cell.schedule)(1)
     return hyper
 
 
@@ -130,24 +142,31 @@ def running_metrics(cell: Cell) -> dict[str, Any]:
 
 
 _TRACE_KEY = {"avg_sq_grad": "grad_norm_sq.mean", "min_sq_grad": "grad_norm_sq.min", "avg_l1_sq": "grad_l1_sq.mean",
-              "avg_l21_sq": "grad_l21_sq.mean"}
+              "avg_l21_sq": "grad_l21_sq.mean", "last_sq_grad": "grad_norm_sq"}
 
 
-def _one_run(cls: type, hyper: dict, problem, oracle, steps: int, seeds: list[int], record: list[int], running):
+def recorded_metrics(cell: Cell) -> tuple[str, ...]:
+    """Metrics recorded at the horizons themselves (not running averages): the last iterate's ‖∇f‖²."""
+    return ("grad_norm_sq",) if "last_sq_grad" in cell.metrics else ()
+
+
+def _one_run(cls: type, hyper: dict, problem, oracle, steps: int, seeds: list[int], record: list[int], running,
+             recorded=()):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. subset fallbacks; the row records the hyperparameters
-        return run(cls, hyper, problem, steps=steps, seeds=seeds, oracle=oracle, metrics=(), running=running,
+        return run(cls, hyper, problem, steps=steps, seeds=seeds, oracle=oracle, metrics=recorded, running=running,
                    record_steps=record)
 
 
 def _execute(cell: Cell, cls: type, problem, oracle, seeds: list[int]) -> tuple[dict, list[dict]]:
     running = running_metrics(cell)
+    recorded = recorded_metrics(cell)
     values: dict[str, list] = {m: [] for m in cell.metrics}
     runs = []
     if cell.anytime:
         T_max = max(cell.horizons)
         result = _one_run(cls, horizon_hyper(cell, problem, T_max), problem, oracle, T_max, seeds,
-                          list(cell.horizons), running)
+                          list(cell.horizons), running, recorded)
         for m in cell.metrics:
             trace = result.trace[_TRACE_KEY[m]]
             index = [result.steps.index(T) for T in cell.horizons]
@@ -155,7 +174,7 @@ def _execute(cell: Cell, cls: type, problem, oracle, seeds: list[int]) -> tuple[
         runs.append({"T": T_max, "mode": result.mode, "wall_time": result.wall_time})
     else:
         for T in cell.horizons:
-            result = _one_run(cls, horizon_hyper(cell, problem, T), problem, oracle, T, seeds, [T], running)
+            result = _one_run(cls, horizon_hyper(cell, problem, T), problem, oracle, T, seeds, [T], running, recorded)
             for m in cell.metrics:
                 values[m].append(result.trace[_TRACE_KEY[m]][-1])
             runs.append({"T": T, "mode": result.mode, "wall_time": result.wall_time})
@@ -172,10 +191,11 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     oracle = Oracle(problem, noise, sample=problem.stochastic and getattr(problem, "n_terms", 2) > 1)
     seeds = cell.seed_ids()
     cls = resolve_algorithm(cell.algorithm)
-    if cell.schedule["kind"] == "mars_theory":
+    if cell.schedule["kind"] in ("mars_theory", "anytime_power"):
         cls = with_lr_schedule(cls, mars_theory_eta(cell.schedule))
     values, runs = _execute(cell, cls, problem, oracle, seeds)
     constants = dict(problem.constants())
+    constants["L_sample"] = float(getattr(problem, "L_sample", problem.L))  # per-sample smoothness (B.2)
     constants.update(noise_constants(cell.noise[0], cell.noise[1], problem.shape, cell.l21_subset))
     return {
         "key": cell.key,

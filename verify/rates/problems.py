@@ -43,8 +43,25 @@ from synthetic import AdditiveNoise, MatrixQuadratic, NoiseModel, Problem, Robus
 __all__ = ["PROBLEM_FAMILIES", "NOISE_FAMILIES", "build_problem", "build_noise", "noise_constants"]
 
 
-def _separable(d: int = 16, L: float = 1.0, delta: float = 1.0, r: float = 2.0) -> Problem:
-    return SeparableLogSum.normalized(int(d), L=float(L), delta=float(delta), r=float(r))
+def _separable(d: int = 16, L: float = 1.0, delta: float = 1.0, r: float = 2.0, start: float | None = None,
+               instance: int = 0, centre: float = 0.0) -> Problem:
+    """P1 normalised by (L, Δ at radius r). ``start``: the start radius in widths (default r; a smaller value
+    starts in the locally quadratic basin, where the noise dominates). ``instance`` > 0 draws each
+    coordinate's start radius uniformly in [0.5, 1.5]·start (and its side) from that seed. ``centre``: the
+    minimiser c = centre·w·1 (a nonzero centre makes weight decay, which pulls towards 0, matter)."""
+    base = SeparableLogSum.normalized(int(d), L=float(L), delta=float(delta), r=float(r))
+    if centre:
+        base = SeparableLogSum(int(d), a=base.a, c=float(centre) * base.width, width=base.width,
+                               x0=float(centre) * base.width + float(r) * base.width)
+    if start is None and not instance:
+        return base
+    radius = float(r if start is None else start)
+    offset = torch.full((int(d),), radius, dtype=torch.float64)
+    if instance:
+        g = torch.Generator().manual_seed(20_000 + int(instance))
+        offset = offset * (0.5 + torch.rand(int(d), generator=g, dtype=torch.float64))
+        offset = offset * torch.where(torch.rand(int(d), generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+    return SeparableLogSum(int(d), a=base.a, c=base.c, width=base.width, x0=base.c + offset * base.width)
 
 
 def _matrix_quadratic(m: int = 8, n: int = 16, eig_range=(1.0, 2.0), seed: int = 0, start_norm: float = 0.5) -> Problem:
@@ -55,12 +72,14 @@ def _matrix_quadratic(m: int = 8, n: int = 16, eig_range=(1.0, 2.0), seed: int =
     return MatrixQuadratic(torch.zeros(1, int(m), int(n), dtype=torch.float64), base.B, base.C, x0=start)
 
 
-def _robust_regression(d: int = 10, n_samples: int = 1024, seed: int = 0, start_offset: float = 3.0) -> Problem:
-    """RR with x0 = x♮ + start_offset·1 (theory.md §9 uses 3)."""
-    base = RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed))
+def _robust_regression(d: int = 10, n_samples: int = 1024, seed: int = 0, start_offset: float = 3.0,
+                       grad_bound: float = 0.5) -> Problem:
+    """RR with x0 = x♮ + start_offset·1 (the MARS paper's experiment uses 3); ``grad_bound`` sets κ (and so L)."""
+    base = RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed), grad_bound=float(grad_bound))
     if float(start_offset) == 3.0:
         return base
-    return RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed), x0=base.x_natural + float(start_offset))
+    return RobustRegression(d=int(d), n_samples=int(n_samples), seed=int(seed), grad_bound=float(grad_bound),
+                            x0=base.x_natural + float(start_offset))
 
 
 PROBLEM_FAMILIES = {"separable": _separable, "matrix_quadratic": _matrix_quadratic, "robust_regression": _robust_regression}

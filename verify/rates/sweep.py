@@ -21,7 +21,7 @@ from .progress import ProgressBar
 from .spec import Cell, Check
 from .store import ResultStore
 
-__all__ = ["run_cells", "evaluate", "cost", "mutant_cells", "mutant_for_check", "default_jobs", "results_dir"]
+__all__ = ["run_cells", "evaluate", "power_checks", "cost", "mutant_cells", "mutant_for_check", "default_jobs", "results_dir"]
 
 #: rough relative cost of one seed-step, per problem family and mode (pilot timings; only orders the queue)
 _FAMILY_COST = {"separable": 1.0, "matrix_quadratic": 3.0, "robust_regression": 4.0}
@@ -108,8 +108,17 @@ def run_cells(cells: list[Cell], store: ResultStore, *, jobs: int = 1, force: bo
 
 
 def evaluate(cells: list[Cell], checks: list[Check], store: ResultStore, *, n_resamples: int = DEFAULT_RESAMPLES,
-             seed: int = 0) -> list[dict]:
-    return evaluate_checks(checks, store.rows(cells), n_resamples=n_resamples, seed=seed)
+             seed: int = 0, power_plan: dict | None = None) -> list[dict]:
+    return evaluate_checks(checks, store.rows(cells), n_resamples=n_resamples, seed=seed, power_plan=power_plan)
+
+
+def power_checks(checks: list[Check]) -> list[Check]:
+    """The checks whose power is measured: those that may be asserted (an assertable tag, ``assess``)."""
+    from verify.verdicts import assertable
+
+    from .theorems import theorem
+
+    return [c for c in checks if c.assess and assertable(c.provenance or theorem(c.theorem).provenance)]
 
 
 def mutant_cells(cells: list[Cell], checks: list[Check], mutant: str) -> tuple[list[Cell], list[Check]]:
