@@ -156,7 +156,7 @@ class GaLoreAdamW(SubspaceAdamWBase):
         bias_correction: bool = True,
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         super().__init__(

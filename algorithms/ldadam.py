@@ -388,7 +388,7 @@ class LDAdam(ReferenceOptimizer):
         weight_decay_timing: str = "before",
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(

@@ -13,7 +13,7 @@ result. :func:`evaluate` runs one case on one optimizer and returns an :class:`O
 ``crash``    good input raised
 ``wrong``    good input ran but gave a wrong result
 
-``python -m tests.optim_db.bad_inputs`` prints the matrix and its totals (the numbers quoted in
+``python -m tests.test_bad_inputs`` prints the failing cells and the totals (the numbers quoted in
 tests/test_bad_inputs.py).
 """
 
@@ -214,6 +214,18 @@ def _rank_too_large(info):
     except Exception as exc:  # noqa: BLE001
         raise Breach("unclear", f"at step(): {describe(exc)}") from None
     check(all(torch.isfinite(p).all() for p in params), "rank=1000 ran to a non-finite parameter")
+
+
+def _rank_zero(info):
+    """``rank=0``: a ValueError naming ``rank``, except where the class documents ``rank=0`` as an exact
+    reduction (Subspace-Momentum, Adam-SN-SM: the SGD part only), where it must run."""
+    if "``rank=0``" in (algorithms.REGISTRY[info.name].__doc__ or ""):
+        params = make_params()
+        opt = expect_runs(lambda: new_opt(info, params, rank=0))
+        expect_runs(lambda: step(opt, params, 2))
+        check(all(torch.isfinite(p).all() for p in params), "non-finite parameter")
+        return
+    expect_error(lambda: new_opt(info, make_params(), rank=0), (TypeError, ValueError), r"\brank\b")
 
 
 def _batch_dims_too_large(info):
@@ -553,7 +565,7 @@ CASES: list[Case] = [
     Case("eps_negative", "bad", _bad_kwarg("eps", -1e-8, (TypeError, ValueError), r"\beps\b"), "eps=-1e-8"),
     Case("weight_decay_negative", "bad", _bad_kwarg("weight_decay", -0.1, ValueError, r"weight_decay"),
          "weight_decay=-0.1"),
-    Case("rank_zero", "bad", _bad_kwarg("rank", 0, (TypeError, ValueError), r"\brank\b"), "rank=0"),
+    Case("rank_zero", "bad", _rank_zero, "rank=0 (an error, or the documented reduction to SGD)"),
     Case("rank_float", "bad", _bad_kwarg("rank", 2.5, TypeError, r"\brank\b"), "rank=2.5"),
     Case("rank_too_large", "bad", _rank_too_large, "rank=1000 on a 6x4 matrix"),
     Case("seed_negative", "bad", _bad_kwarg("seed", -3, ValueError, r"\bseed\b"), "seed=-3"),
@@ -619,16 +631,3 @@ def totals(results: dict[tuple[str, str], Outcome]) -> dict[str, int]:
     for o in results.values():
         out[o.status] += 1
     return out
-
-
-def main() -> None:
-    results = matrix()
-    for (name, case), o in results.items():
-        if o.status != "ok":
-            print(f"{o.status:8s} {name:20s} {case:28s} {o.detail}")
-    t = totals(results)
-    print(f"{len(CASES)} cases x {len(optim_db())} optimizers = {len(results)}: " + ", ".join(f"{k} {v}" for k, v in t.items()))
-
-
-if __name__ == "__main__":
-    main()
