@@ -303,7 +303,8 @@ def adarankgrad_update(
     exp_avg_sq.mul_(beta2).addcmul_(G_hat, G_hat, value=1 - beta2)
     N = adam_direction(exp_avg, exp_avg_sq, bias_step, beta1=beta1, beta2=beta2, eps=eps,
                        eps_placement=eps_placement, bias_correction=bias_correction)
-    param.add_(project_back(N, basis, side), alpha=-lr * scale)
+    # no add(mm, alpha=): torch.compile's inductor drops alpha there (pytorch/pytorch#167313)
+    param.sub_(project_back(N, basis, side).mul_(lr * scale))
     if weight_decay != 0 and weight_decay_timing == "after":
         param.add_(param, alpha=-lr * weight_decay)
 
