@@ -197,6 +197,15 @@ def _gradient_closure(param: torch.Tensor, g: torch.Tensor, evaluate):
     return closure
 
 
+def _let_nonfinite_through(name: str, hyper: dict) -> dict:
+    """``nonfinite="ignore"`` unless ``hyper`` chooses: a seed that diverges is a result to record (NaN in
+    its own slice of the batch), not an error that stops the other seeds (the optimizers' default raises)."""
+    accepted = inspect.signature(algorithms.REGISTRY[name].__init__).parameters
+    if "nonfinite" in accepted and "nonfinite" not in hyper:
+        return {**hyper, "nonfinite": "ignore"}
+    return hyper
+
+
 class _BatchedEngine(_Engine):
     batched = True
 
@@ -204,7 +213,7 @@ class _BatchedEngine(_Engine):
         self.n_seeds = n_seeds
         self.check_randomness = True
         self.param = x0.clone()
-        self.optimizer = algorithms.make(name, [self.param], **hyper, batch_dims=1)
+        self.optimizer = algorithms.make(name, [self.param], **_let_nonfinite_through(name, hyper), batch_dims=1)
         self.lookahead = _uses_lookahead(self.optimizer)
 
     def x(self) -> torch.Tensor:
@@ -234,7 +243,8 @@ class _LoopEngine(_Engine):
         takes_seed = "seed" in inspect.signature(algorithms.REGISTRY[name].__init__).parameters
         self.params = [x0[s].clone() for s in range(len(seeds))]
         self.optimizers = [
-            algorithms.make(name, [p], **({**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
+            algorithms.make(name, [p], **_let_nonfinite_through(
+                name, {**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
             for p, seed in zip(self.params, seeds)
         ]
         self.lookahead = _uses_lookahead(self.optimizers[0])

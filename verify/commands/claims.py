@@ -16,6 +16,10 @@ def run(args) -> int:
     import json
 
     from paper_checks._claims import load_claims, run_claim
+    from verify.commands._output import refuse_unwritable
+
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
 
     rows = []
     for c in load_claims():

@@ -47,7 +47,11 @@ def run(args) -> int:
 
     import torch
 
+    from verify.commands._output import refuse_unwritable
     from verify.oracle import compare, load_candidate
+
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
 
     common = json.loads(args.kwargs)
     state_map = dict(kv.split("=", 1) for kv in args.state_map.split(",") if kv)
