@@ -303,8 +303,9 @@ def adarankgrad_update(
     exp_avg_sq.mul_(beta2).addcmul_(G_hat, G_hat, value=1 - beta2)
     N = adam_direction(exp_avg, exp_avg_sq, bias_step, beta1=beta1, beta2=beta2, eps=eps,
                        eps_placement=eps_placement, bias_correction=bias_correction)
-    # no add(mm, alpha=): torch.compile's inductor drops alpha there (pytorch/pytorch#167313)
-    param.sub_(project_back(N, basis, side).mul_(lr * scale))
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(N, basis, side), alpha=lr * scale)
     if weight_decay != 0 and weight_decay_timing == "after":
         param.add_(param, alpha=-lr * weight_decay)
 

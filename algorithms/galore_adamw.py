@@ -128,8 +128,9 @@ def galore_update(
     decay_before(param, lr, wd, timing)
     update_moments(R, exp_avg, exp_avg_sq, beta1, beta2)
     N = subspace_direction(exp_avg, exp_avg_sq, step, group)
-    # no add(mm, alpha=): torch.compile's inductor drops alpha there (pytorch/pytorch#167313)
-    param.sub_(project_back(N, basis, side).mul_(lr * group["scale"]))
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(N, basis, side), alpha=lr * group["scale"])
     decay_after(param, lr, wd, timing)
 
 

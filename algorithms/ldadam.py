@@ -357,8 +357,9 @@ def ldadam_update(
     direction = adam_direction(new_m, new_v, step, beta1=beta1, beta2=beta2, eps=eps, eps_placement=eps_placement)
     if weight_decay != 0 and weight_decay_timing == "before":
         param.mul_(1 - lr * weight_decay)
-    # no add(mm, alpha=): torch.compile's inductor drops alpha there (pytorch/pytorch#167313)
-    param.sub_(project_back(direction, basis, side).mul_(lr))
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(direction, basis, side), alpha=lr)
     if weight_decay != 0 and weight_decay_timing == "after":
         param.add_(param, alpha=-lr * weight_decay)
     return basis, new_m, new_v, new_error

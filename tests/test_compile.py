@@ -6,7 +6,8 @@ cache: about 40 s for the 17 optimizers (``compile_threads=1``: no compile-worke
 
 Upstream: inductor drops ``alpha`` in ``add(mm(...), other, alpha=...)`` (pytorch/pytorch#167313, open
 on the pinned torch 2.13), which moved GaLore, LDAdam and AdaRankGrad parameters about 100–400x too
-far; their matrix-product paths now scale the product before adding it (no ``alpha=`` there).
+far; their matrix-product paths now call ``sub_(product, alpha=c)`` instead of ``add_(product, alpha=-c)``:
+the same eager arithmetic bit for bit (ATen's sub is add with −alpha), and inductor keeps alpha in sub.
 ``test_upstream_inductor_drops_alpha`` keeps the two-line repro as a strict xfail: when it starts
 passing, upstream is fixed. Also noticed (not worked around): with automatic dynamic shapes, a
 step recompiled for a third parameter shape can stop inside dynamo for GaLore/Fira ("sources must
