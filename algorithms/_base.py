@@ -261,8 +261,11 @@ class ReferenceOptimizer(Optimizer):
             return f"'{names[param_index]}' (shape {tuple(p.shape)})"
         return f"param_groups[{group_index}]['params'][{param_index}] (shape {tuple(p.shape)})"
 
-    def _screen_gradients(self) -> None:
-        """Reject sparse/complex gradients and apply the non-finite policy, before any state is touched."""
+    def _screen_gradients(self, *, can_skip: bool = True) -> None:
+        """Reject sparse/complex gradients and apply the non-finite policy, before any state is touched.
+
+        ``can_skip=False`` (gradients that are stored, not stepped with) treats ``"skip"`` as ``"raise"``.
+        """
         cls = type(self).__name__
         checked: list[tuple[int, int, torch.Tensor]] = []
         for gi, group in enumerate(self.param_groups):
@@ -283,7 +286,7 @@ class ReferenceOptimizer(Optimizer):
         finite = all_finite([p.grad for _, _, p in checked])
         bad = [(gi, pi, p) for (gi, pi, p), ok in zip(checked, finite) if not ok]
         for gi, pi, _ in bad:  # every "raise" first, so that nothing is skipped when the step raises
-            if self.param_groups[gi]["nonfinite"] == "raise":
+            if self.param_groups[gi]["nonfinite"] == "raise" or not can_skip:
                 self._raise_nonfinite(gi, pi)
         for gi, pi, p in bad:
             self._skip_nonfinite(gi, pi, p)

@@ -580,7 +580,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
         """
         if self._uniform_setting("estimator") != "exact_lookahead":
             raise RuntimeError("store_lookahead_grads() is only for estimator='exact_lookahead'")
-        self._screen_gradients()
+        self._screen_gradients(can_skip=False)  # a stored look-ahead gradient has no step to skip
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None and uses_mars_rule(p, group):

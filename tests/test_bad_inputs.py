@@ -258,7 +258,19 @@ def test_meta_device_state_has_the_real_shapes():
                     assert v[key].shape == v2[key].shape, (name, key)
 
 
-def main() -> None:
+def test_a_stored_lookahead_gradient_is_never_skipped():
+    """MARS look-ahead: a non-finite gradient given to store_lookahead_grads() raises under "skip" too
+    (there is no step to skip; the next step would use it), and the gradient is left in place."""
+    p = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    opt = algorithms.make("mars_adamw", [p], estimator="exact_lookahead", nonfinite="skip")
+    p.grad = torch.full_like(p, math.nan)
+    grad = p.grad
+    with pytest.raises(algorithms.NonFiniteGradientError):
+        opt.store_lookahead_grads()
+    assert p.grad is grad and "lookahead_grad" not in opt.state[p]
+
+
+def _main() -> None:
     results = matrix()
     for (name, case), o in results.items():
         if o.status != "ok":
@@ -269,4 +281,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _main()
