@@ -7,24 +7,60 @@ each method module writes once as plain functions on tensors (the way ``torch.op
 * **Gradient screening** before any state changes: sparse gradients raise ``TypeError``, complex
   parameters raise ``TypeError`` (unless the class sets ``supports_complex``), parameters whose
   ``grad`` is ``None`` are skipped.
-* **Non-finite policy** (``nonfinite=``):
+* **Non-finite policy** (``nonfinite=``), checked before any state changes:
 
-  ``"ignore"`` (default)
-      no check; a NaN/Inf gradient flows through the arithmetic exactly as in ``torch.optim``.
-      This adds no host synchronisation to a GPU step.
-  ``"raise"``
-      every gradient is checked with ``torch.isfinite`` (one host sync per step) and a
-      :class:`NonFiniteGradientError` naming the parameter is raised *before any state changes*.
+  ``"raise"`` (default)
+      a gradient holding NaN or Inf raises :class:`NonFiniteGradientError` naming the parameter;
+      no parameter and no state has changed, so the caller can inspect, fix and call ``step()``
+      again (or switch the policy).
+  ``"skip"``
+      the step of that parameter is skipped, exactly as if its ``grad`` were ``None`` (the other
+      parameters step normally); ``state[p]["nonfinite_skips"]`` counts the skips and the first
+      skip of an optimizer warns (``RuntimeWarning``).
+  ``"ignore"``
+      no check: NaN/Inf flows through the arithmetic as in ``torch.optim`` (no host
+      synchronisation; the choice for a GPU step that must not sync).
 
+  Why ``"raise"`` by default: a reference implementation must never silently turn a parameter
+  into NaN, and a skipped step is a departure from the paper's algorithm that a user of a
+  reference should ask for. Under ``"ignore"`` one NaN entry in one gradient spreads through the
+  method's own coupling and stays for good. Measured (``tests/test_bad_inputs.py``, which asserts
+  these numbers): a 6×8 matrix and an 8-vector (56 entries), random finite gradients except one
+  NaN entry of the matrix's gradient, non-finite parameter entries after 10 steps, first input of
+  each optimizer in ``tests/optim_db``; NaN at step 2 (no refresh) / at step 1 (a refresh):
+
+  =====================================================================================  ======  ======
+  optimizer                                                                              step 2  step 1
+  =====================================================================================  ======  ======
+  sgd, adam, adagrad_coordinate, mars_adamw                                              1       1
+  lion, mars_lion (sign(NaN) = 0: the entry's momentum stays NaN; it never moves again)  0       0
+  adagrad_subset_norm, adam_sn, rmsprop_sn (one subset)                                  6       6
+  galore_adamw, adarankgrad, subspace_momentum, adam_sn_sm                               6       48
+  fira_adamw, ldadam, mars_shampoo                                                       48      48
+  adagrad_norm (one norm for the whole group)                                            56      56
+  =====================================================================================  ======  ======
+
+  The checks cost one host synchronisation per device per step.
 * **Randomness**: an optimizer that draws random numbers does so from a per-parameter
   :class:`torch.Generator` seeded from ``(group seed, position of the parameter in its group)``
   (so a parameter group behaves exactly like a separate optimizer); its state is saved in
   ``state[p]["rng_state"]`` (a ``uint8`` tensor), so a checkpoint resumes bit-exactly and two
   optimizers with the same seed produce bit-identical trajectories.
 * **Checkpoints**: the state holds tensors and plain numbers only (``torch.load(weights_only=True)``
-  works). :meth:`load_state_dict` restores every state tensor with its saved dtype (torch's default
-  would cast integer index vectors, RNG states and fp32 statistics to the parameter dtype), moving it
-  to the parameter's device, except host-side keys (``step``, ``rng_state``) which stay on the CPU.
+  works). :meth:`state_dict` adds an ``"optverify"`` entry (the registry name and every parameter's
+  shape and dtype). :meth:`load_state_dict` validates before it changes anything (see
+  :mod:`algorithms._checkpoint`): a state dict of another optimizer, another variant, other
+  group keys or parameters of other shapes or dtypes raises ``ValueError`` saying what differs,
+  and the optimizer is left as it was. It then restores every state tensor with its saved dtype
+  (torch's default would cast integer index vectors, RNG states and fp32 statistics to the
+  parameter dtype), moving it to the parameter's device, except host-side keys (``step``,
+  ``rng_state``, ``nonfinite_skips``) which stay on the CPU.
+* **Parameters**: floating-point (complex where the class supports it) leaf tensors, each at
+  most once, with at least ``batch_dims`` dimensions; anything else is a ``TypeError`` /
+  ``ValueError`` naming the parameter, at construction and in :meth:`add_param_group` (which
+  also validates the new group's hyperparameters and adds nothing when they are bad).
+* **Devices**: any device, including ``meta`` (for memory planning: the step runs shape-only;
+  a randomized method's generator lives on the CPU there, since meta tensors draw nothing).
 * **Independent problems** (``batch_dims=B``): the first ``B`` dimensions of every parameter index
   independent problems (e.g. ``S`` seeds of one synthetic problem). Reductions (norms, SVDs, subset
   sums) never cross them, so a batched run equals ``S`` separate runs. Classes that cannot do this
@@ -34,6 +70,7 @@ each method module writes once as plain functions on tensors (the way ``torch.op
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import defaultdict
 from itertools import chain
 from typing import Any, Callable, ClassVar, Iterable
@@ -41,11 +78,22 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 from torch.optim import Optimizer
 
+from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
 from ._validation import check_choice, check_int
 
-__all__ = ["ReferenceOptimizer", "NonFiniteGradientError", "NONFINITE_POLICIES", "param_seed"]
+__all__ = [
+    "ReferenceOptimizer",
+    "NonFiniteGradientError",
+    "NONFINITE_POLICIES",
+    "DEFAULT_NONFINITE",
+    "param_seed",
+    "batch_shape",
+]
 
-NONFINITE_POLICIES = ("ignore", "raise")
+NONFINITE_POLICIES = ("raise", "skip", "ignore")
+DEFAULT_NONFINITE = "raise"
+#: torch's own warning, which :meth:`ReferenceOptimizer.add_param_group` turns into an error
+_TORCH_DUPLICATE_WARNING = "optimizer contains a parameter group with duplicate parameters"
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -56,6 +104,21 @@ def param_seed(seed: int, index: int) -> int:
     """A 63-bit seed for parameter ``index`` derived from the optimizer's ``seed`` (stable across runs)."""
     digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
+    """``[bool(isfinite(t).all()) for t in tensors]`` with one host synchronisation per device
+    (meta tensors hold no values and count as finite)."""
+    flags: list[bool] = [True] * len(tensors)
+    by_device: dict[torch.device, list[int]] = defaultdict(list)
+    for i, t in enumerate(tensors):
+        if t.device.type != "meta":
+            by_device[t.device].append(i)
+    for indices in by_device.values():
+        verdicts = torch.stack([torch.isfinite(tensors[i]).all() for i in indices]).tolist()
+        for i, ok in zip(indices, verdicts):
+            flags[i] = bool(ok)
+    return flags
 
 
 class ReferenceOptimizer(Optimizer):
@@ -74,7 +137,7 @@ class ReferenceOptimizer(Optimizer):
     supports_complex: ClassVar[bool] = False
     supports_batch_dims: ClassVar[bool] = True
     #: state keys kept on the host (CPU) whatever the parameter's device
-    host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state"})
+    host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state", "nonfinite_skips"})
 
     def __init__(
         self,
@@ -82,7 +145,7 @@ class ReferenceOptimizer(Optimizer):
         defaults: dict[str, Any],
         *,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = DEFAULT_NONFINITE,
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(defaults)
@@ -93,10 +156,18 @@ class ReferenceOptimizer(Optimizer):
             raise ValueError(f"batch_dims: {type(self).__name__} does not support independent batch dimensions")
         if "variant" in defaults:
             check_choice("variant", defaults["variant"], self.variants)
-        self._generators: dict[torch.Tensor, torch.Generator] = {}
+        self._reset_runtime()
+        self._groups_validated = False
         super().__init__(params, defaults)
         for group in self.param_groups:
             self._validate_group(group)
+        self._groups_validated = True
+
+    def _reset_runtime(self) -> None:
+        """Attributes that are not part of the state (rebuilt after a copy, a pickle or a load)."""
+        self._generators: dict[torch.Tensor, torch.Generator] = {}
+        self._skipped: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._warned_nonfinite = False
 
     # ------------------------------------------------------------------ subclass hooks
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -114,10 +185,58 @@ class ReferenceOptimizer(Optimizer):
             if p.grad is None:
                 continue
             state = self.state[p]
-            if len(state) == 0:
+            if "step" not in state:  # (a skip counter may exist before the first step)
                 state["step"] = torch.zeros((), dtype=torch.int64)
                 self._init_state(p, group, state)
             self._update_param(p, p.grad, state, group)
+
+    @classmethod
+    def _import_foreign_state_dict(cls, state_dict: dict[str, Any], optimizer: "ReferenceOptimizer") -> dict[str, Any] | None:
+        """Translate a state dict of another library's optimizer with the same maths (e.g.
+        ``torch.optim.AdamW`` for ``adam``) into this class's layout, or ``None`` when not recognised."""
+        return None
+
+    # ------------------------------------------------------------------ parameter groups
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's ``add_param_group``, plus: duplicates are an error (torch only warns), parameters
+        must be floating point with at least ``batch_dims`` dimensions, and a group added after
+        construction is validated; a rejected group is not added."""
+        position = len(self.param_groups)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_TORCH_DUPLICATE_WARNING)
+            super().add_param_group(param_group)
+        try:
+            self._check_group_params(position)
+            if self._groups_validated:
+                self._validate_group(self.param_groups[position])
+        except BaseException:
+            del self.param_groups[position:]
+            raise
+
+    def _check_group_params(self, gi: int) -> None:
+        group = self.param_groups[gi]
+        cls = type(self).__name__
+        check_int("seed", group["seed"], minimum=0)
+        check_choice("nonfinite", group["nonfinite"], NONFINITE_POLICIES)
+        batch_dims = check_int("batch_dims", group["batch_dims"], minimum=0)
+        if batch_dims and not self.supports_batch_dims:
+            raise ValueError(f"batch_dims: {cls} does not support independent batch dimensions")
+        seen: dict[int, int] = {}
+        for pi, p in enumerate(group["params"]):
+            if id(p) in seen:
+                raise ValueError(
+                    f"{cls}: duplicate parameter: {self._param_label(gi, pi)} is the same tensor as "
+                    f"{self._param_label(gi, seen[id(p)])}; pass each parameter once"
+                )
+            seen[id(p)] = pi
+            if not (p.is_floating_point() or p.is_complex()):
+                raise TypeError(
+                    f"{cls} optimizes floating-point tensors; {self._param_label(gi, pi)} has dtype {p.dtype}"
+                )
+            if p.dim() < batch_dims:
+                raise ValueError(
+                    f"batch_dims={batch_dims} but {self._param_label(gi, pi)} has only {p.dim()} dimension(s)"
+                )
 
     # ------------------------------------------------------------------ the step
     @torch.no_grad()
@@ -126,9 +245,12 @@ class ReferenceOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._screen_gradients()
-        for group in self.param_groups:
-            self._step_group(group)
+        try:
+            self._screen_gradients()
+            for group in self.param_groups:
+                self._step_group(group)
+        finally:
+            self._restore_skipped()
         return loss
 
     def _param_label(self, group_index: int, param_index: int) -> str:
@@ -139,9 +261,13 @@ class ReferenceOptimizer(Optimizer):
             return f"'{names[param_index]}' (shape {tuple(p.shape)})"
         return f"param_groups[{group_index}]['params'][{param_index}] (shape {tuple(p.shape)})"
 
-    def _screen_gradients(self) -> None:
-        """Reject sparse/complex/non-finite gradients before any state is touched."""
+    def _screen_gradients(self, *, can_skip: bool = True) -> None:
+        """Reject sparse/complex gradients and apply the non-finite policy, before any state is touched.
+
+        ``can_skip=False`` (gradients that are stored, not stepped with) treats ``"skip"`` as ``"raise"``.
+        """
         cls = type(self).__name__
+        checked: list[tuple[int, int, torch.Tensor]] = []
         for gi, group in enumerate(self.param_groups):
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
@@ -153,11 +279,44 @@ class ReferenceOptimizer(Optimizer):
                         f"{cls} does not support complex parameters: {self._param_label(gi, pi)}; "
                         "optimize torch.view_as_real(p) instead"
                     )
-                if group["nonfinite"] == "raise" and not bool(torch.isfinite(p.grad).all()):
-                    raise NonFiniteGradientError(
-                        f"{cls}: non-finite gradient (NaN or Inf) for {self._param_label(gi, pi)}; "
-                        "no optimizer state was changed"
-                    )
+                if group["nonfinite"] != "ignore":
+                    checked.append((gi, pi, p))
+        if not checked:
+            return
+        finite = all_finite([p.grad for _, _, p in checked])
+        bad = [(gi, pi, p) for (gi, pi, p), ok in zip(checked, finite) if not ok]
+        for gi, pi, _ in bad:  # every "raise" first, so that nothing is skipped when the step raises
+            if self.param_groups[gi]["nonfinite"] == "raise" or not can_skip:
+                self._raise_nonfinite(gi, pi)
+        for gi, pi, p in bad:
+            self._skip_nonfinite(gi, pi, p)
+
+    def _raise_nonfinite(self, gi: int, pi: int, where: str = "") -> None:
+        raise NonFiniteGradientError(
+            f"{type(self).__name__}: non-finite gradient (NaN or Inf){where} for {self._param_label(gi, pi)}; "
+            "no optimizer state was changed (nonfinite='skip' skips such steps, 'ignore' lets NaN through)"
+        )
+
+    def _skip_nonfinite(self, gi: int, pi: int, p: torch.Tensor, where: str = "") -> None:
+        """``nonfinite="skip"``: hide ``p.grad`` for this step (restored after it) and count the skip."""
+        state = self.state[p]
+        state["nonfinite_skips"] = state.get("nonfinite_skips", torch.zeros((), dtype=torch.int64)) + 1
+        if not self._warned_nonfinite:
+            self._warned_nonfinite = True
+            warnings.warn(
+                f"{type(self).__name__}: non-finite gradient (NaN or Inf){where} for {self._param_label(gi, pi)}; "
+                "its step was skipped (nonfinite='skip'). Skips are counted in state[p]['nonfinite_skips']; "
+                "this warning is shown once per optimizer.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        self._skipped.append((p, p.grad))
+        p.grad = None
+
+    def _restore_skipped(self) -> None:
+        for p, grad in self._skipped:
+            p.grad = grad
+        self._skipped = []
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _param_index(self, p: torch.Tensor) -> int:
@@ -171,11 +330,13 @@ class ReferenceOptimizer(Optimizer):
     def generator(self, p: torch.Tensor) -> torch.Generator:
         """The parameter's own generator, restored from ``state[p]['rng_state']`` when present.
 
-        Callers must call :meth:`save_generator` after drawing, so the state round-trips.
+        It lives on the parameter's device, except on ``meta`` (no generator exists there; meta
+        tensors draw nothing, so a CPU generator serves the shape-only step). Callers must call
+        :meth:`save_generator` after drawing, so the state round-trips.
         """
         gen = self._generators.get(p)
         if gen is None:
-            gen = torch.Generator(device=p.device)
+            gen = torch.Generator(device="cpu" if p.device.type == "meta" else p.device)
             state = self.state[p]
             if "rng_state" in state:
                 gen.set_state(state["rng_state"])
@@ -195,15 +356,18 @@ class ReferenceOptimizer(Optimizer):
         raise KeyError("parameter not managed by this optimizer")
 
     # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """torch's state dict plus ``"optverify"``: the registry name and each parameter's shape and dtype."""
+        out = super().state_dict()
+        out[STATE_DICT_INFO_KEY] = state_dict_info(self)
+        return out
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state dict, keeping every state tensor's saved dtype (see module docstring)."""
+        """Validate ``state_dict`` against this optimizer (``ValueError`` saying what differs, nothing
+        changed), then load it, keeping every state tensor's saved dtype (see module docstring)."""
+        state_dict = check_state_dict(self, state_dict)
         groups = self.param_groups
         saved_groups = state_dict["param_groups"]
-        if len(groups) != len(saved_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        for g, sg in zip(groups, saved_groups):
-            if len(g["params"]) != len(sg["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
         id_map = dict(
             zip(
                 chain.from_iterable(sg["params"] for sg in saved_groups),
@@ -217,13 +381,15 @@ class ReferenceOptimizer(Optimizer):
             p = id_map[key]
             state[p] = {k: self._restore_state_value(k, v, p) for k, v in value.items()}
         new_groups = []
-        for g, sg in zip(groups, saved_groups):
+        for gi, (g, sg) in enumerate(zip(groups, saved_groups)):
             ng = {k: v for k, v in sg.items() if k != "params"}
             ng["params"] = g["params"]
-            self._validate_group(ng)
+            if "param_names" in g and "param_names" not in ng:
+                ng["param_names"] = g["param_names"]
+            validate_loaded_group(self, gi, ng)
             new_groups.append(ng)
         self.__setstate__({"state": state, "param_groups": new_groups})
-        self._generators = {}
+        self._reset_runtime()
 
     def _restore_state_value(self, key: str, value: Any, p: torch.Tensor) -> Any:
         if isinstance(value, torch.Tensor):
@@ -236,7 +402,8 @@ class ReferenceOptimizer(Optimizer):
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if not hasattr(self, "_generators"):
-            self._generators = {}
+            self._reset_runtime()
+        self._groups_validated = True
 
     def __repr__(self) -> str:  # torch's repr lists every group; keep it but name the registry entry
         return super().__repr__().replace(type(self).__name__, f"{type(self).__name__}[{self.registry_name}]", 1)

@@ -111,7 +111,7 @@ from typing import Any, Callable, ClassVar, Iterable
 
 import torch
 
-from ._base import NonFiniteGradientError, ReferenceOptimizer
+from ._base import ReferenceOptimizer, all_finite
 from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
 from .adam import adam_update
 
@@ -310,10 +310,8 @@ class MarsOptimizerBase(ReferenceOptimizer):
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
         self._schedules: dict[int, dict[str, Callable[[int], float]]] = {}
-        self._constructed = False
         super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
         self._uniform_setting("estimator")
-        self._constructed = True
 
     @classmethod
     def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
@@ -348,14 +346,8 @@ class MarsOptimizerBase(ReferenceOptimizer):
         super().__setstate__(state)
         if schedules is not None or not hasattr(self, "_schedules"):
             self._schedules = schedules or {}
-        self._constructed = True
 
     # ------------------------------------------------------------------ validation and schedules
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
-        if getattr(self, "_constructed", False):
-            self._validate_group(self.param_groups[-1])
-
     def _group_position(self, group: dict[str, Any]) -> int | None:
         for i, g in enumerate(self.param_groups):
             if g is group:
@@ -460,6 +452,12 @@ class MarsOptimizerBase(ReferenceOptimizer):
     # ------------------------------------------------------------------ the step
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        try:
+            return self._mars_step(closure)
+        finally:
+            self._restore_skipped()  # gradients hidden by nonfinite="skip" come back
+
+    def _mars_step(self, closure: Callable[[], Any] | None) -> Any:
         estimator = self._uniform_setting("estimator")
         previous_point = None
         if estimator == "exact":
@@ -555,10 +553,10 @@ class MarsOptimizerBase(ReferenceOptimizer):
                     )
                 if h.is_sparse or h.layout != torch.strided:
                     raise TypeError(f"{cls} does not support sparse gradients: {label} (at x_(t-1))")
-                if group["nonfinite"] == "raise" and not bool(torch.isfinite(h).all()):
-                    raise NonFiniteGradientError(
-                        f"{cls}: non-finite gradient (NaN or Inf) at x_(t-1) for {label}; no optimizer state was changed"
-                    )
+                if group["nonfinite"] != "ignore" and not all_finite([h])[0]:
+                    if group["nonfinite"] == "raise":
+                        self._raise_nonfinite(gi, pi, where=" at x_(t-1)")
+                    self._skip_nonfinite(gi, pi, p, where=" at x_(t-1)")
 
     def _check_lookahead_available(self) -> None:
         for gi, group in enumerate(self.param_groups):
@@ -582,7 +580,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
         """
         if self._uniform_setting("estimator") != "exact_lookahead":
             raise RuntimeError("store_lookahead_grads() is only for estimator='exact_lookahead'")
-        self._screen_gradients()
+        self._screen_gradients(can_skip=False)  # a stored look-ahead gradient has no step to skip
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None and uses_mars_rule(p, group):

@@ -39,7 +39,7 @@ reproductions use it, because the authors' codes do, and their non-rotated momen
 
 **Non-finite input.** ``torch.linalg.svd``/``qr`` raise on NaN/Inf on the CPU. Here a matrix holding
 a NaN or Inf gives NaN factors instead (per batch element, without a host synchronisation), so under
-the default ``nonfinite="ignore"`` policy NaN propagates exactly as plain arithmetic would.
+``nonfinite="ignore"`` (not the default) NaN propagates exactly as plain arithmetic would.
 
 **Decomposition dtype.** ``compute_dtype=None`` decomposes in the input's dtype (``variant="paper"``:
 float64 stays float64). ``compute_dtype=torch.float32`` reproduces the authors' codes, which run

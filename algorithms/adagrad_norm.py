@@ -107,7 +107,7 @@ class AdagradNorm(AdagradFamily):
         weight_decay: float = 0.0,
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(lr=lr, scope=scope, b0=b0, eps=eps, weight_decay=weight_decay, variant=variant)

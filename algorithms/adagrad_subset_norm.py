@@ -183,7 +183,7 @@ class AdagradSubsetNorm(AdagradFamily):
         subset_fallback: str = "warn",
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(lr=lr, subset_size=subset_size, b0=b0, eps=eps, weight_decay=weight_decay,

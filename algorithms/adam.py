@@ -51,7 +51,7 @@ from ._base import ReferenceOptimizer
 from ._registry import register
 from ._validation import check_beta, check_bool, check_choice, check_nonnegative
 
-__all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections"]
+__all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections", "from_torch_adam_state_dict"]
 
 EPS_PLACEMENTS = ("torch", "hf")
 
@@ -141,7 +141,7 @@ class Adam(ReferenceOptimizer):
         weight_decay_timing: str | None = None,
         bias_correction: bool = True,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         if weight_decay_timing is None:
@@ -160,6 +160,10 @@ class Adam(ReferenceOptimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         validate_adam_hyper(group)
+
+    @classmethod
+    def _import_foreign_state_dict(cls, state_dict, optimizer):
+        return from_torch_adam_state_dict(state_dict, optimizer)
 
     def _init_state(self, p, group, state) -> None:
         state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -204,3 +208,63 @@ def validate_adam_hyper(group: dict[str, Any]) -> None:
         check_choice("weight_decay_timing", group["weight_decay_timing"], ("before", "after"))
     if "bias_correction" in group:
         check_bool("bias_correction", group["bias_correction"])
+
+
+#: group keys that mark a ``torch.optim.Adam`` / ``AdamW`` state dict
+TORCH_ADAM_KEYS = frozenset({"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"})
+#: torch's implementation switches, which do not change the maths
+_TORCH_ADAM_SWITCHES = ("amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused")
+
+
+def from_torch_adam_state_dict(state_dict: dict[str, Any], optimizer: "Adam") -> dict[str, Any] | None:
+    """A ``torch.optim.Adam``/``AdamW`` state dict in :class:`Adam`'s layout (same maths: torch ε
+    placement, decay before the update), or ``None`` when ``state_dict`` is not one.
+
+    The toolkit's own keys (``eps_placement``, ``weight_decay_timing``, ``bias_correction``, ``seed``,
+    ``nonfinite``, ``batch_dims``) take this optimizer's values; torch's float ``step`` becomes the
+    int64 counter. AMSGrad and ``maximize`` have no counterpart here and raise ``ValueError``, as do
+    moments whose shape or dtype differs from the parameter's.
+    """
+    groups = state_dict["param_groups"]
+    if not groups or not all(isinstance(g, dict) and TORCH_ADAM_KEYS <= set(g) for g in groups):
+        return None
+    where = f"{type(optimizer).__name__}.load_state_dict (torch.optim.Adam/AdamW state dict)"
+    if len(groups) != len(optimizer.param_groups):
+        return None  # the generic checks report the group count
+    new_groups, id_to_param = [], {}
+    for gi, (g, ours) in enumerate(zip(groups, optimizer.param_groups)):
+        for flag in ("amsgrad", "maximize"):
+            if g[flag]:
+                raise ValueError(f"{where}: param_groups[{gi}] has {flag}=True, which adam does not implement")
+        if "decoupled_weight_decay" not in g and g["weight_decay"] != 0:
+            raise ValueError(
+                f"{where}: param_groups[{gi}] has weight_decay={g['weight_decay']} but no 'decoupled_weight_decay' "
+                "(saved by a torch older than 2.6?), so Adam's L2 penalty cannot be told from AdamW's decay; "
+                "add the key to the group"
+            )
+        new = {k: v for k, v in g.items() if k not in _TORCH_ADAM_SWITCHES}
+        new["betas"] = tuple(float(b) for b in g["betas"])
+        new["decoupled_weight_decay"] = bool(g.get("decoupled_weight_decay", False))
+        for key in ("seed", "nonfinite", "batch_dims"):
+            new[key] = ours[key]
+        new["eps_placement"] = "torch"
+        new["weight_decay_timing"] = "before"
+        new["bias_correction"] = True
+        new_groups.append(new)
+        if len(g["params"]) == len(ours["params"]):
+            id_to_param.update(zip(g["params"], ((gi, pi, p) for pi, p in enumerate(ours["params"]))))
+    new_state = {}
+    for pid, entry in state_dict["state"].items():
+        if pid not in id_to_param:
+            continue
+        gi, pi, p = id_to_param[pid]
+        label = optimizer._param_label(gi, pi)
+        for key in ("exp_avg", "exp_avg_sq"):
+            t = entry.get(key)
+            if not isinstance(t, torch.Tensor) or t.shape != p.shape or t.dtype != p.dtype:
+                got = "nothing" if not isinstance(t, torch.Tensor) else f"shape {tuple(t.shape)} {t.dtype}"
+                raise ValueError(f"{where}: {label}: state {key!r} is {got}, the parameter has shape "
+                                 f"{tuple(p.shape)} {p.dtype}")
+        new_state[pid] = {"step": torch.tensor(int(round(float(entry["step"]))), dtype=torch.int64),
+                          "exp_avg": entry["exp_avg"], "exp_avg_sq": entry["exp_avg_sq"]}
+    return {"state": new_state, "param_groups": new_groups}

@@ -229,7 +229,7 @@ class AdamSN(ReferenceOptimizer):
         subset_fallback: str = "warn",
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(

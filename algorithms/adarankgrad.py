@@ -222,6 +222,8 @@ def choose_subspace(
     """
     basis, S = _spectrum(G, max_rank, side, svd=svd, oversampling=oversampling, power_iters=power_iters,
                          generator=generator, sign=sign)
+    if G.device.type == "meta":  # shape-only step (memory planning): the largest rank the rule can pick
+        return basis[:, :max_rank].contiguous()
     total = G.square().sum()
     rank = int(energy_rank(S, total, kept_energy, min_rank=min_rank, max_rank=max_rank))
     rank = _round_up_to_grid(rank, min_rank, max_rank, rank_step)
@@ -235,7 +237,7 @@ def refresh_due(
     test) or the subspace has served ``cap`` steps; ``None`` switches a trigger off."""
     if cap is not None and subspace_steps >= cap:
         return True
-    if tolerance is None:
+    if tolerance is None or G.device.type == "meta":  # a meta tensor holds no norm to test
         return False
     return bool(torch.linalg.matrix_norm(project(G, basis, side)) <= tolerance)
 
@@ -301,7 +303,9 @@ def adarankgrad_update(
     exp_avg_sq.mul_(beta2).addcmul_(G_hat, G_hat, value=1 - beta2)
     N = adam_direction(exp_avg, exp_avg_sq, bias_step, beta1=beta1, beta2=beta2, eps=eps,
                        eps_placement=eps_placement, bias_correction=bias_correction)
-    param.add_(project_back(N, basis, side), alpha=-lr * scale)
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(N, basis, side), alpha=lr * scale)
     if weight_decay != 0 and weight_decay_timing == "after":
         param.add_(param, alpha=-lr * weight_decay)
 
@@ -345,7 +349,7 @@ class AdaRankGrad(ReferenceOptimizer):
         sign: str = "max_abs",
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         if weight_decay_timing is None:

@@ -227,7 +227,7 @@ class FiraAdamW(SubspaceAdamWBase):
         bias_correction: bool = True,
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         extra = dict(

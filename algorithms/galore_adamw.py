@@ -128,7 +128,9 @@ def galore_update(
     decay_before(param, lr, wd, timing)
     update_moments(R, exp_avg, exp_avg_sq, beta1, beta2)
     N = subspace_direction(exp_avg, exp_avg_sq, step, group)
-    param.add_(project_back(N, basis, side), alpha=-lr * group["scale"])
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(N, basis, side), alpha=lr * group["scale"])
     decay_after(param, lr, wd, timing)
 
 
@@ -156,7 +158,7 @@ class GaLoreAdamW(SubspaceAdamWBase):
         bias_correction: bool = True,
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         super().__init__(

@@ -357,7 +357,9 @@ def ldadam_update(
     direction = adam_direction(new_m, new_v, step, beta1=beta1, beta2=beta2, eps=eps, eps_placement=eps_placement)
     if weight_decay != 0 and weight_decay_timing == "before":
         param.mul_(1 - lr * weight_decay)
-    param.add_(project_back(direction, basis, side), alpha=-lr)
+    # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
+    # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
+    param.sub_(project_back(direction, basis, side), alpha=lr)
     if weight_decay != 0 and weight_decay_timing == "after":
         param.add_(param, alpha=-lr * weight_decay)
     return basis, new_m, new_v, new_error
@@ -388,7 +390,7 @@ class LDAdam(ReferenceOptimizer):
         weight_decay_timing: str = "before",
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(

@@ -80,7 +80,7 @@ class Lion(ReferenceOptimizer):
         weight_decay: float = 0.0,
         *,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas, weight_decay=weight_decay)

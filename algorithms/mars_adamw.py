@@ -193,7 +193,7 @@ class MarsAdamW(MarsOptimizerBase):
         preconditioner: str = "adam",
         replay_rng: bool = True,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d)

@@ -120,12 +120,14 @@ def polar_factor(M: torch.Tensor) -> torch.Tensor:
     """:math:`U\\,\\mathrm{diag}(\\mathbb 1[\\sigma > \\delta])\\,V^\\top` of each matrix ``[..., m, n]`` (see module docstring)."""
     if M.numel() == 0:
         return torch.zeros_like(M)
-    finite = torch.isfinite(M).all(dim=-1, keepdim=True).all(dim=-2, keepdim=True)
-    U, S, Vh = torch.linalg.svd(torch.where(finite, M, torch.zeros_like(M)), full_matrices=False)
+    # no half-precision SVD exists: float16/bfloat16 matrices are decomposed in float32 and cast back
+    work = M.float() if M.dtype in (torch.float16, torch.bfloat16) else M
+    finite = torch.isfinite(work).all(dim=-1, keepdim=True).all(dim=-2, keepdim=True)
+    U, S, Vh = torch.linalg.svd(torch.where(finite, work, torch.zeros_like(work)), full_matrices=False)
     tolerance = S.amax(dim=-1, keepdim=True) * (max(M.shape[-2:]) * torch.finfo(S.dtype).eps)
-    kept = (S > tolerance).to(M.dtype)
+    kept = (S > tolerance).to(work.dtype)
     O = (U * kept.unsqueeze(-2)) @ Vh
-    return torch.where(finite, O, torch.full_like(O, math.nan))
+    return torch.where(finite, O, torch.full_like(O, math.nan)).to(M.dtype)
 
 
 def newton_schulz(
@@ -227,7 +229,7 @@ class MarsShampoo(MarsOptimizerBase):
         bias_correction: bool = True,
         replay_rng: bool = True,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d,

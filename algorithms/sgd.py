@@ -96,7 +96,7 @@ class SGD(ReferenceOptimizer):
         weight_decay: float = 0.0,
         bias_correction: bool = False,
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(

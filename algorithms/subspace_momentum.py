@@ -81,9 +81,9 @@ shape (after ``batch_dims``) is a non-empty matrix. Everything else (0-D, 1-D, 3
 tensors, ``lowrank=False`` groups) takes full EMA-momentum SGD, as the authors' code does for
 parameters outside the SM group. With ``batch_dims`` every SVD / selection is per problem.
 
-Non-finite gradients: under the default ``nonfinite="ignore"`` a NaN/Inf gradient at a refresh
+Non-finite gradients: under ``nonfinite="ignore"`` (not the default) a NaN/Inf gradient at a refresh
 step gives a NaN basis (``torch.linalg.svd`` refuses non-finite input on the CPU; the failure is
-turned into NaN, which then propagates as in any arithmetic); ``nonfinite="raise"`` rejects it first.
+turned into NaN, which then propagates as in any arithmetic); ``nonfinite="raise"`` (the default) rejects it first.
 
 Defaults
 --------
@@ -343,7 +343,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
         weight_decay: float = 0.0,
         variant: str = "paper",
         seed: int = 0,
-        nonfinite: str = "ignore",
+        nonfinite: str = "raise",
         batch_dims: int = 0,
     ) -> None:
         defaults = dict(

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 import algorithms
-from algorithms._base import param_seed
+from algorithms._base import ReferenceOptimizer, param_seed
 from algorithms._validation import check_choice, check_int, check_nonnegative
 
 from .metrics import OptimizerView, resolve_metrics, resolve_running
@@ -197,6 +197,16 @@ def _gradient_closure(param: torch.Tensor, g: torch.Tensor, evaluate):
     return closure
 
 
+def _let_nonfinite_through(cls: type, hyper: dict) -> dict:
+    """``nonfinite="ignore"`` unless ``hyper`` chooses: a seed that diverges is a result to record (NaN in
+    its own slice of the batch), not an error that stops the other seeds (the optimizers' default raises)."""
+    accepted = inspect.signature(cls.__init__).parameters
+    forwards = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    if ("nonfinite" in accepted or (forwards and issubclass(cls, ReferenceOptimizer))) and "nonfinite" not in hyper:
+        return {**hyper, "nonfinite": "ignore"}
+    return hyper
+
+
 class _BatchedEngine(_Engine):
     batched = True
 
@@ -204,7 +214,7 @@ class _BatchedEngine(_Engine):
         self.n_seeds = n_seeds
         self.check_randomness = True
         self.param = x0.clone()
-        self.optimizer = cls([self.param], **hyper, batch_dims=1)
+        self.optimizer = cls([self.param], **_let_nonfinite_through(cls, hyper), batch_dims=1)
         self.lookahead = _uses_lookahead(self.optimizer)
 
     def x(self) -> torch.Tensor:
@@ -234,7 +244,7 @@ class _LoopEngine(_Engine):
         takes_seed = "seed" in inspect.signature(cls.__init__).parameters
         self.params = [x0[s].clone() for s in range(len(seeds))]
         self.optimizers = [
-            cls([p], **({**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
+            cls([p], **_let_nonfinite_through(cls, {**hyper, "seed": param_seed(base_seed, seed)} if takes_seed else hyper))
             for p, seed in zip(self.params, seeds)
         ]
         self.lookahead = _uses_lookahead(self.optimizers[0])

@@ -9,9 +9,11 @@ and zero-size; bad hyperparameters, sparse, complex and non-finite gradients.
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import math
 import numbers
+import warnings
 
 import pytest
 import torch
@@ -363,8 +365,51 @@ def test_nonfinite_raise_mode_names_parameter_and_changes_nothing(info, bad):
 
 
 @pytest.mark.parametrize("info", INFOS, ids=INFO_IDS)
-def test_nonfinite_default_policy_does_not_check(info):
+def test_nonfinite_default_policy_is_raise(info):
+    assert inspect.signature(algorithms.REGISTRY[info.name]).parameters["nonfinite"].default == "raise"
     p = torch.zeros(4, 3, requires_grad=True)
     opt = algorithms.make(info.name, [p], **info.inputs[0].kwargs)
     p.grad = torch.full_like(p, math.nan)
-    opt.step()  # "ignore": no host sync, no exception; NaN propagates as in torch.optim
+    with pytest.raises(NonFiniteGradientError, match=r"\['params'\]\[0\]"):
+        opt.step()
+
+
+@pytest.mark.parametrize("info", INFOS, ids=INFO_IDS)
+def test_nonfinite_ignore_policy_does_not_check(info):
+    p = torch.zeros(4, 3, requires_grad=True)
+    opt = algorithms.make(info.name, [p], **{**info.inputs[0].kwargs, "nonfinite": "ignore"})
+    p.grad = torch.full_like(p, math.nan)
+    opt.step()  # no host sync, no exception; NaN propagates as in torch.optim
+    state_nan = any(torch.isnan(v).any() for v in opt.state[p].values() if isinstance(v, torch.Tensor) and v.is_floating_point())
+    assert torch.isnan(p).any() or state_nan, "under 'ignore' the NaN reaches the parameter or the state"
+
+
+@pytest.mark.parametrize("info", INFOS, ids=INFO_IDS)
+def test_nonfinite_skip_policy_is_a_none_gradient_counted_and_warned_once(info):
+    """``skip`` = the step that a ``None`` gradient would give, for the bad parameter only."""
+    shapes = [(6, 4), (4,)]
+    params, twins = make_params(shapes), make_params(shapes)
+    targets = make_targets(params)
+    kwargs = {**info.inputs[0].kwargs, "nonfinite": "skip"}
+    opt, ref = algorithms.make(info.name, params, **kwargs), algorithms.make(info.name, twins, **kwargs)
+    for o, ps in ((opt, params), (ref, twins)):
+        o.step(make_closure(o, ps, targets))
+    closure = make_closure(opt, params, targets)
+    closure()
+    bad_grad = params[1].grad.clone()
+    bad_grad[2] = math.nan
+    params[1].grad = bad_grad
+    with pytest.warns(RuntimeWarning, match=r"\['params'\]\[1\].*skipped"):
+        opt.step()
+    assert params[1].grad is bad_grad, "the gradient is given back after the step"
+    # the reference: the same gradients, with None for the skipped parameter
+    make_closure(ref, twins, targets)()
+    twins[1].grad = None
+    ref.step()
+    for a, b in zip(params, twins):
+        assert torch.equal(a, b)
+    assert int(opt.state[params[1]]["nonfinite_skips"]) == 1 and "nonfinite_skips" not in opt.state[params[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per optimizer
+        opt.step()
+    assert int(opt.state[params[1]]["nonfinite_skips"]) == 2

@@ -363,7 +363,7 @@ def test_docstring_marks_every_choice_unverified():
 
 def test_non_finite_gradient_propagates_without_raising():
     p = start((5, 7)).requires_grad_()
-    opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=2)
+    opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=2, nonfinite="ignore")
     p.grad = torch.full((5, 7), math.nan, dtype=F64)
     opt.step()
     assert torch.isnan(p).all()

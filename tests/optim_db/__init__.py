@@ -11,6 +11,7 @@ module per family, e.g. ``core.py``, ``mars.py``), which lists
   ``variant="official"`` must reproduce the authors' float32 decompositions; documented there).
 
 Modules are discovered automatically; each exposes ``INFOS: list[OptimizerInfo]``.
+``bad_inputs.py`` (no ``INFOS``) holds the bad-input matrix run by tests/test_bad_inputs.py.
 """
 
 from __future__ import annotations

@@ -162,6 +162,7 @@ class AdamSharingMoments(Adam):
 def test_planted_bug_breaks_equality(cls, algorithm, what):
     params = make_params([(12, 5), (7,)])
     kwargs = {"lr": 1e-2, "rank": 2} if algorithm == "galore_adamw" else {"lr": 1e-2}
+    kwargs["nonfinite"] = "ignore"  # the aliased-moments bug diverges to NaN; the state layout is what is checked
     opt = cls(params, **kwargs)
     run_steps(opt, params, make_targets(params))
     cmp = compare_state(opt, algorithm)

@@ -178,11 +178,11 @@ def test_sweep_is_resumable(tmp_path, monkeypatch):
     real = sweep._work
     calls = []
 
-    def dies_after_one(cell, directory):
+    def dies_after_one(cell, directory, **kw):
         if calls:
             raise KeyboardInterrupt  # the sweep is killed while the second cell runs
         calls.append(cell.key)
-        return real(cell, directory)
+        return real(cell, directory, **kw)
 
     monkeypatch.setattr(sweep, "_work", dies_after_one)
     with pytest.raises(KeyboardInterrupt):

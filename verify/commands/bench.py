@@ -24,6 +24,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from verify.bench import run_benchmark, save
+    from verify.commands._output import refuse_unwritable
+
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
 
     report = run_benchmark(dim=args.dim, seeds=args.seeds, batched_steps=args.batched_steps, loop_steps=args.loop_steps,
                            repeats=args.repeats, threads=args.threads, dtype=args.dtype,

@@ -15,7 +15,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
+    from verify.commands._output import refuse_unwritable
     from verify.suite import run_suite
+
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
 
     rows = run_suite(args.group, quick=not args.full)
     n_fail = sum(not r["passed"] for r in rows)

@@ -17,7 +17,11 @@ def run(args) -> int:
 
     import paper_checks
     from verify.claims import load_claims, run_claim
+    from verify.commands._output import refuse_unwritable
     from verify.verdicts import count_verdicts, exit_status
+
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
 
     rows = []
     for c in load_claims(paper_checks):

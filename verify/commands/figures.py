@@ -28,6 +28,10 @@ def run(args) -> int:
         for name, spec in sorted(discover().items()):
             print(f"{name:12s} {spec.results:24s} {spec.description}")
         return 0
+    from verify.commands._output import refuse_unwritable
+
+    if refuse_unwritable(NAME, folders={"--out": args.out} if args.out else {"--root": args.root}):
+        return 2
     try:
         out = make(args.only, root=args.root, out_dir=args.out)
     except ValueError as exc:

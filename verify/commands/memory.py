@@ -92,7 +92,11 @@ def _transients(out_dir: str) -> int:
 def run(args) -> int:
     import json
 
+    from verify.commands._output import refuse_unwritable
     from verify.memory.report import DTYPE_BYTES, format_table, totals_rows, write_results
+
+    if refuse_unwritable(NAME, folders={"--write": args.write, "--transients": args.transients}):
+        return 2
 
     if args.check:
         return _check()

@@ -103,9 +103,12 @@ def run(args) -> int:
 
     import torch
 
+    from verify.commands._output import refuse_unwritable
     from verify.oracle import OracleInputError, check_trace, compare, load_candidate
     from verify.oracle.problem import parse_shapes
 
+    if refuse_unwritable(NAME, files={"--json": args.json}):
+        return 2
     prepare_process()
     try:
         if (args.reference is None) == (args.trace is None):

@@ -26,6 +26,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from verify import rank_checks
+    from verify.commands._output import refuse_unwritable
+
+    if refuse_unwritable(NAME, folders={"--write": args.write, "--out": args.out if args.figures else None}):
+        return 2
 
     if args.figures:
         for path in rank_checks.make_figures(args.figures, args.out):

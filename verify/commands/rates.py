@@ -101,6 +101,10 @@ def run(args) -> int:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
             targets.append((name, mc, mk))
+    from verify.commands._output import refuse_unwritable
+
+    if not args.list and refuse_unwritable(NAME, folders={"--out": args.out}):
+        return 2
     if args.list:
         for name, c, k in targets:
             if name:

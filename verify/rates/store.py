@@ -13,7 +13,16 @@ cell when its ``digest`` equals :meth:`Cell.digest` (same spec and :data:`FORMAT
 commit is recorded but does not invalidate (rerun with ``--force`` after changing an algorithm).
 **Resume.** Rows are written atomically (a temporary file, then :func:`os.replace`), one per
 finished cell, so killing a sweep loses at most the cells in progress and rerunning it computes
-only the missing ones.
+only the missing ones. Rows get the mode a new file gets under the process's umask (0644 under
+the usual 022), so a shared results folder stays readable by the group.
+
+**Concurrency.** A cell is computed only under its lock (:meth:`ResultStore.cell_lock`, an
+exclusive ``flock`` on ``<dir>/.<key>.lock``): two sweeps into one folder share the cells, each
+computing the ones it locks first and reusing (waiting for) the others, so nothing is computed
+twice. The kernel drops a lock when its holder dies (even by ``kill -9``), so a dead sweep never
+blocks the next one; a lock file is removed by the holder that finishes (one left by a killed
+holder is reused and removed by the next one). The lock holder also removes the temporary files
+a killed writer of the same cell left behind.
 
 Values are stored with 9 significant digits and every check is evaluated from the stored rows,
 so a verdict recomputed from the files is identical to the one printed after the sweep.
@@ -22,6 +31,7 @@ so a verdict recomputed from the files is identical to the one printed after the
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -31,13 +41,21 @@ import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from .spec import Cell
 
 __all__ = ["ResultStore", "provenance", "row_values"]
+
+
+@lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 without the process's umask bits (read once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 #: the code whose state a row records (a change elsewhere does not make the row "dirty")
@@ -94,7 +112,51 @@ class ResultStore:
         self.directory = Path(directory)
 
     def path(self, key: str) -> Path:
-        return self.directory / (key.replace("/", "__") + ".json")
+        return self.directory / (self._stem(key) + ".json")
+
+    @staticmethod
+    def _stem(key: str) -> str:
+        return key.replace("/", "__")
+
+    @contextlib.contextmanager
+    def cell_lock(self, key: str, *, wait: bool) -> Iterator[bool]:
+        """Hold the lock of cell ``key`` for the block; yields False (without the lock) when another
+        process holds it and ``wait`` is False. See the module docstring."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f".{self._stem(key)}.lock"
+        fd = self._acquire(path, wait)
+        if fd is None:
+            yield False
+            return
+        try:
+            for stale in self.directory.glob(f".tmp-{self._stem(key)}-*"):  # a killed writer's leftovers
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            yield True
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # while still holding it, so a waiter never locks a removed file
+            os.close(fd)
+
+    @staticmethod
+    def _acquire(path: Path, wait: bool) -> int | None:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, _file_mode())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
 
     def load(self, cell: Cell) -> dict[str, Any] | None:
         """The stored row of ``cell``, or ``None`` when missing, unreadable or stale (digest mismatch)."""
@@ -119,11 +181,12 @@ class ResultStore:
         row.setdefault("provenance", provenance())
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.path(row["key"])
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{self._stem(row['key'])}-", suffix=".json", dir=self.directory)
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(row, fh, separators=(",", ":"), allow_nan=True)
                 fh.write("\n")
+            os.chmod(tmp, _file_mode())  # mkstemp creates 0600
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
