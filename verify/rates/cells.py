@@ -85,7 +85,7 @@ GRIDS = {
                  matrix_horizon=tuple(2**k for k in range(8, 14)), seeds_p1=256, seeds_hp=1024, seeds_matrix=64,
                  seeds_loop=16, seeds_mars=16, window_anytime=(2**10, 2**16), window_horizon=(2**9, 2**15),
                  window_matrix=(2**9, 2**13), dims=(16, 64, 256, 1024), betas=(0.0, 0.25, 0.43, 0.6, 0.8, 1.0),
-                 e3_horizons=(2**12, 2**13, 2**14), seeds_e3=256, e3_etas=(0.0625, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0),
+                 e3_horizons=(2**12, 2**13, 2**14), seeds_e3=128, e3_etas=(0.125, 0.5, 2.0, 8.0),
                  mars_horizons=tuple(2**k for k in range(6, 20)), window_mars=(2**16, 2**19),
                  delta_horizons=(2**4, 2**5, 2**6), seeds_delta=4096),
 }

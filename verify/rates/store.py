@@ -64,18 +64,24 @@ _CODE_PATHS = ("algorithms", "synthetic", "verify", "pyproject.toml")
 
 @lru_cache(maxsize=1)
 def _git_state() -> dict[str, Any]:
+    """The commit and whether the code differed from it. Without a git checkout (a copy of the tree sent to
+    another machine), ``OPTVERIFY_GIT_COMMIT`` names the commit the copy was made from; its cleanliness is
+    then unknown (``git_dirty`` None), so such rows never serve as a regression baseline."""
     root = Path(__file__).resolve().parents[2]
+    unknown = {"git_commit": os.environ.get("OPTVERIFY_GIT_COMMIT") or None, "git_dirty": None}
+    if unknown["git_commit"]:
+        unknown["git_source"] = "OPTVERIFY_GIT_COMMIT (no checkout: cleanliness unknown)"
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         # only the code that determines a result counts (results/ and the docs may change during a sweep)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *_CODE_PATHS], cwd=root,
                                capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return {"git_commit": None, "git_dirty": None}
+        if commit.returncode != 0 or dirty.returncode != 0:
+            return unknown
         changed = [line[3:] for line in dirty.stdout.splitlines() if line.strip()]
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(changed), "git_dirty_paths": changed[:20]}
     except (OSError, subprocess.SubprocessError):
-        return {"git_commit": None, "git_dirty": None}
+        return unknown
 
 
 def _versions() -> dict[str, str]:
