@@ -17,9 +17,11 @@ _COLUMNS = ("algorithm", "check", "estimate [95% CI]", "expected", "verdict", "p
 
 
 def _estimate(r: dict) -> str:
-    est, ci = r.get("estimate", math.nan), r.get("ci", [math.nan, math.nan])
-    if not math.isfinite(est):
+    est, ci = r.get("estimate"), r.get("ci") or [None, None]
+    if not isinstance(est, (int, float)) or not math.isfinite(est):
         return "—"
+    if not all(isinstance(v, (int, float)) for v in ci):
+        return f"{est:+.3f}"
     if r["kind"] == "bound":
         return f"ratio {est:.3g}"
     if ci[0] == ci[1]:
