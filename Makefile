@@ -1,10 +1,10 @@
 # Two entry points (see README "Quick start"):
 #   make check   set up, then run the default verification suite
-#   make test    set up, then run the test suite (what CI runs)
+#   make test    set up, then run the test suite and the rate regression against results/rates (what CI runs)
 VENV := .venv/bin
 PYTEST_FAST := -m "not slow"
 
-.PHONY: setup setup-test check test test-all crosscheck clean
+.PHONY: setup setup-test check test test-all regression crosscheck clean
 setup:
 	@bash scripts/setup.sh
 setup-test:
@@ -14,6 +14,10 @@ check: setup
 	$(VENV)/verify check
 test: setup-test
 	$(VENV)/python -m pytest $(PYTEST_FAST) -q
+	$(MAKE) --no-print-directory regression
+regression: setup
+	@out=$$(mktemp -d) && $(VENV)/verify rates --quick --regression --no-progress --out $$out > $$out/log.txt 2>&1; \
+	status=$$?; grep -A40 "^regression against" $$out/log.txt; rm -rf $$out; exit $$status
 test-all: setup-test
 	$(VENV)/python -m pytest -q
 crosscheck:
