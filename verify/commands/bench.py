@@ -5,7 +5,9 @@ from __future__ import annotations
 NAME = "bench"
 HELP = "benchmark the batched many-seed runner (steps x seeds per second) against a per-seed loop"
 DESCRIPTION = (HELP + ". Workload: P1 (d=1000, float64) with Gaussian noise, S=256 seeds, Adam and AdaGrad-Norm; "
-               "see verify/bench.py.")
+               "see verify/bench.py. With --gpu: every optimizer's step time, memory and training throughput on "
+               "LLaMA-60M/350M shapes on a CUDA device against torch AdamW, the installed third-party "
+               "implementations and the memory-bound floor (verify/gpu_bench.py).")
 
 
 def add_arguments(parser) -> None:
@@ -19,15 +21,32 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="intra-op threads (default 2)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default=DEFAULTS["dtype"])
     parser.add_argument("--optimizer", action="append", help="only these registry names (repeatable)")
-    parser.add_argument("--json", metavar="PATH", default="bench_runner.json", help="where to write the results")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="where to write the results (default bench_runner.json, or gpu_step.json with --gpu)")
+    parser.add_argument("--gpu", action="store_true", help="the GPU optimizer benchmark (needs CUDA)")
+    parser.add_argument("--models", default="llama-60m,llama-350m", help="with --gpu: model shapes")
+    parser.add_argument("--markdown", metavar="PATH", help="with --gpu: also write the table as Markdown")
 
 
 def run(args) -> int:
+    import sys
+
     from verify.bench import run_benchmark, save
     from verify.commands._output import refuse_unwritable
 
-    if refuse_unwritable(NAME, files={"--json": args.json}):
+    args.json = args.json or ("gpu_step.json" if args.gpu else "bench_runner.json")
+    if refuse_unwritable(NAME, files={"--json": args.json, "--markdown": args.markdown}):
         return 2
+    if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            print("verify bench: error: --gpu needs a CUDA device (torch.cuda.is_available() is False)", file=sys.stderr)
+            return 2
+        from verify import gpu_bench
+
+        return gpu_bench.main(["--json", args.json, "--models", args.models]
+                              + (["--markdown", args.markdown] if args.markdown else []))
 
     report = run_benchmark(dim=args.dim, seeds=args.seeds, batched_steps=args.batched_steps, loop_steps=args.loop_steps,
                            repeats=args.repeats, threads=args.threads, dtype=args.dtype,

@@ -1,0 +1,47 @@
+"""verify/gpu_bench.py: the GPU benchmark's code path, run on the CPU with a tiny model (no timing is asserted)."""
+
+from __future__ import annotations
+
+import math
+
+from verify import cli
+from verify.gpu_bench import CONFIGS, SETTINGS, bench_optimizers, bench_training, copy_bandwidth, markdown
+
+
+def test_every_registered_optimizer_has_a_benchmark_setting():
+    import algorithms
+
+    assert set(SETTINGS) == set(algorithms.REGISTRY)
+
+
+def test_step_bench_runs_every_optimizer_and_reports_state_and_floor():
+    bandwidth = copy_bandwidth("cpu", 8)
+    assert bandwidth > 0
+    rows = bench_optimizers(CONFIGS["tiny"], "cpu", steady=2, third_parties=False, bandwidth=bandwidth)
+    assert {r["optimizer"] for r in rows} == set(SETTINGS)
+    for r in rows:
+        assert "error" not in r, r
+        assert r["steady_s"] > 0 and r["state_bytes"] >= 0 and math.isfinite(r["floor_s"])
+    galore = next(r for r in rows if r["optimizer"] == "galore_adamw")
+    assert galore["refresh_step_s"] > 0 and galore["amortized_s"] > 0
+    adam = next(r for r in rows if r["optimizer"] == "adam")
+    moments = 2 * 4 * adam["params"]  # two fp32 moments per parameter, plus a few scalar step counters
+    assert moments <= adam["state_bytes"] <= moments + 1024
+
+
+def test_training_bench_and_table():
+    rows = bench_training(CONFIGS["tiny"], "cpu", names=["adam", "galore_adamw"], steps=1, batch=2, seq=16)
+    assert [r["optimizer"] for r in rows] == ["torch AdamW fused", "adam", "galore_adamw"]
+    assert all(r["tokens_per_s"] > 0 and 0 < r["optimizer_fraction"] < 1 for r in rows)
+    text = markdown({"meta": {"device": "cpu", "torch": "x", "copy_bandwidth_bytes_per_s": 1e9, "gradients": "g",
+                              "refresh_gap": 200}, "step": [], "training": rows})
+    assert "galore_adamw" in text
+
+
+def test_gpu_flag_without_cuda_is_a_clear_error(capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    assert cli.main(["bench", "--gpu", "--json", str(tmp_path / "g.json")]) == 2
+    assert "CUDA" in capsys.readouterr().err
