@@ -35,6 +35,11 @@ mutant                                  planted bug
 ``adarankgrad_no_refresh``              the refresh triggers are never armed (first subspace forever)
 ``mars_exact_aliased``                  exact MARS whose previous-point gradient aliases the current
                                         one (h_t = g_t): the correction term vanishes
+``adam_decay_as_l2``, ``galore_scale_twice``, ``adarankgrad_rank_frozen``, ``mars_remembers_clipped``,
+``adam_sn_heuristics_wrong_axis``       bugs on code paths no theorem covers (weight decay, α ≠ 1, an
+                                        adaptive rank, a clip that fires, subset rules on matrices): no
+                                        claim sees them; ``verify rates --regression`` does, on the
+                                        ``code_paths`` cells (tests/verify/test_rates_regression.py)
 ``adagrad_*_not_accumulated``           the new accumulator is computed but never stored, so
                                         b_t² = b0² + ‖g_t‖² (a constant-step method: a noise floor)
 ``adagrad_subset_norm_strided_subsets`` the partition is read with the wrong reshape order (strided subsets)
@@ -252,6 +257,63 @@ class MarsExactAliased(algorithms.REGISTRY["mars_adamw"]):
         return grad  # the gradient at x_(t-1) was aliased to the buffer that now holds g_t
 
 
+# ----------------------------------------------------------------------------- code paths no theorem covers
+# (seen by ``verify rates --regression`` on the ``code_paths`` cells, not by any claim)
+class AdamDecayAsL2(algorithms.REGISTRY["adam"]):
+    """AdamW whose decoupled weight decay became L2: λx is added to the gradient and goes through the moments."""
+
+    def __init__(self, params, lr: float = 1e-3, *args, **kwargs) -> None:
+        kwargs["decoupled_weight_decay"] = False
+        super().__init__(params, lr, *args, **kwargs)
+
+
+class GaloreScaleTwice(algorithms.REGISTRY["galore_adamw"]):
+    """GaLore's scale α applied twice (α² on the projected update)."""
+
+    def _projected_step(self, p, grad, R, state, group, side: str) -> None:
+        super()._projected_step(p, grad, R, state, {**group, "scale": group["scale"] ** 2}, side)
+
+
+class AdarankgradRankFrozen(algorithms.REGISTRY["adarankgrad"]):
+    """AdaRankGrad whose rank rule is never applied: every subspace keeps the largest rank."""
+
+    def __init__(self, params, lr: float = 1e-3, *args, **kwargs) -> None:
+        kwargs["min_rank"] = kwargs.get("max_rank", 128)
+        super().__init__(params, lr, *args, **kwargs)
+
+
+class MarsRemembersClippedCorrection(algorithms.REGISTRY["mars_adamw"]):
+    """Approximate MARS that stores the clipped c_t, not g_t, as the next step's previous gradient."""
+
+    def _clip_and_update(self, group, pending) -> None:
+        self._clip(group, pending)
+        for p, grad, state, hp, c in pending:
+            self._mars_update(p, c, state, group, hp)
+            self._after_update(c, state, group)  # the bug: c_t (clipped) remembered instead of g_t
+
+
+def _heuristic_layout_on_the_other_axis(p, batch_dims, subset_size):
+    from algorithms._subsets import SubsetLayout, param_layout
+
+    layout = param_layout(p, batch_dims, subset_size)
+    if subset_size != "heuristics" or p.dim() - batch_dims != 2:
+        return layout
+    m, n = p.shape[batch_dims:]
+    if m >= n:  # the right rule sums each row; the bug sums each column
+        return SubsetLayout((m, n), (-2,), (1, n), m, n, None, False)
+    return SubsetLayout((m, n), (-1,), (m, 1), n, m, None, False)
+
+
+class AdamSnHeuristicsWrongAxis(algorithms.REGISTRY["adam_sn"]):
+    """AdamSN whose heuristic subsets of a matrix run along the wrong axis (columns for rows)."""
+
+    def step(self, closure=None):
+        from algorithms import adam_sn as module
+
+        with _patched(module, "param_layout", _heuristic_layout_on_the_other_axis):
+            return super().step(closure)
+
+
 # ----------------------------------------------------------------------------- generic
 def frozen_after_first_step(base: type) -> type:
     """``base`` whose parameter updates after step 1 land on a stale copy (the parameters stop moving)."""
@@ -303,6 +365,13 @@ _SPECIFIC = [
     Mutant("adarankgrad_no_refresh", "adarankgrad", AdarankgradNoRefresh, "the refresh triggers are never armed"),
     Mutant("adarankgrad_full_rank", "adarankgrad", AdarankgradFullRank, "the rank bound is dropped (full rank)"),
     Mutant("mars_exact_aliased", "mars_adamw", MarsExactAliased, "h_t aliases g_t: the correction term vanishes"),
+    Mutant("adam_decay_as_l2", "adam", AdamDecayAsL2, "decoupled weight decay turned into L2 (through the moments)"),
+    Mutant("galore_scale_twice", "galore_adamw", GaloreScaleTwice, "the scale α applied twice"),
+    Mutant("adarankgrad_rank_frozen", "adarankgrad", AdarankgradRankFrozen, "the rank rule never applied (max rank)"),
+    Mutant("mars_remembers_clipped", "mars_adamw", MarsRemembersClippedCorrection,
+           "the clipped c_t is remembered as the previous gradient"),
+    Mutant("adam_sn_heuristics_wrong_axis", "adam_sn", AdamSnHeuristicsWrongAxis,
+           "heuristic subsets of a matrix along the wrong axis"),
 ]
 MUTANTS: dict[str, Mutant] = {m.name: m for m in _SPECIFIC}
 for _base in sorted(algorithms.REGISTRY):
