@@ -49,7 +49,20 @@ def limiter_uses_the_corrected_residual(step, group):
     return 1.0
 
 
+import algorithms._projection as projection  # noqa: E402
+
+real_project_back = projection.project_back
+
+
+def project_back_transposed(R, U, side):
+    """The lift through Uᵀ on the left side's square block (a basis that is not the projection's)."""
+    if side == "left":
+        return (U @ R).flip(0)
+    return real_project_back(R, U, side)
+
+
 CASES = [
+    (checks.galore_theorem_3_8, projection, "project_back", project_back_transposed),
     (checks.galore_identity_vs_adamw, galore, "subspace_direction", hf_eps_always),
     (checks.galore_fixed_basis_vs_projected_adam, galore, "galore_update", scale_ignored),
     (checks.fira_identity_vs_adamw, fira, "subspace_direction", moments_on_the_raw_gradient_norm),
