@@ -2,8 +2,8 @@
 # Idempotent setup: creates .venv (seeing system packages, so an existing torch is reused),
 # installs torch only if none is importable, then installs optverify in editable mode.
 #   scripts/setup.sh            runtime deps
-#   scripts/setup.sh test       + test extra
-#   scripts/setup.sh crosscheck + test extra and the third-party cross-check packages (--no-deps)
+#   scripts/setup.sh test       + the test, cluster (dask) and hf (transformers) extras
+#   scripts/setup.sh crosscheck + those extras and the third-party cross-check packages (--no-deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="${1:-}"
@@ -19,7 +19,7 @@ if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
 fi
 case "$EXTRA" in
     "") SPEC="." ;;
-    test|crosscheck) SPEC=".[test]" ;;
+    test|crosscheck) SPEC=".[test,cluster,hf]" ;;
     *) echo "unknown extra: $EXTRA" >&2; exit 2 ;;
 esac
 "$VPY" -m pip install -q -e "$SPEC"

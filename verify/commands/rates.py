@@ -8,6 +8,8 @@
     verify rates --quick --no-run             # re-evaluate the verdicts from the stored rows only
     verify rates --quick --power              # also run every asserted check's alternatives (its power)
     verify rates --quick --regression --out /tmp/fresh   # recompute and compare with the committed results
+    verify rates --executor dask --jobs 8                # the cells as tasks on a local Dask cluster of 8 workers
+    verify rates --executor dask --scheduler tcp://HOST:8786   # ... on an existing Dask cluster (SLURM, Kubernetes)
 
 Rows go to ``results/rates/<grid>/`` (one JSON per cell; rerunning computes only the missing
 cells; ``--master-seed M`` uses ``<grid>/master-M/``, ``--mutant X`` ``<grid>/mutants/X/``); the
@@ -33,6 +35,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="the reduced grid (every algorithm, <= 10 min on 2 cores)")
     parser.add_argument("--out", default="results/rates", help="results root (default results/rates)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: min(2, CPU count))")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where cells run: a local process pool (default) or a Dask cluster (the cluster extra)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="with --executor dask: the scheduler to connect to (default: a LocalCluster of --jobs workers)")
     parser.add_argument("--force", action="store_true", help="recompute cells even when a valid row is stored")
     parser.add_argument("--mutant", action="append", metavar="NAME", help="run the base algorithm's checks on a planted bug")
     parser.add_argument("--master-seed", type=int, default=0, help="master seed (disjoint seed streams per value)")
@@ -112,6 +118,19 @@ def run(args) -> int:
             _print_listing(c, k)
         return 0
     jobs = args.jobs or default_jobs()
+    if args.scheduler and args.executor != "dask":
+        print("error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    if args.executor == "dask" and not args.no_run:
+        from verify.rates.cluster import require_dask
+
+        try:
+            require_dask()
+        except ImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    where = f"{jobs} job(s)" if args.executor == "local" else (
+        f"the Dask cluster at {args.scheduler}" if args.scheduler else f"a local Dask cluster of {jobs} worker(s)")
     status = 0
     for name, c, k in targets:
         directory = results_dir(args.out, grid, args.master_seed, name)
@@ -120,9 +139,10 @@ def run(args) -> int:
         alt_cells, plan = alternative_grid(c, power_checks(k)) if name is None else ([], {})
         if not args.no_run:
             todo = c + (alt_cells if args.power else [])
-            stats = run_cells(todo, store, jobs=jobs, force=args.force, progress=not args.no_progress)
+            stats = run_cells(todo, store, jobs=jobs, force=args.force, progress=not args.no_progress,
+                              executor=args.executor, scheduler=args.scheduler)
             print(f"{stats['cells_run']} cell(s) run, {stats.get('cells_cached', 0)} cached, "
-                  f"{stats['wall_time']:.1f}s wall with {jobs} job(s)")
+                  f"{stats['wall_time']:.1f}s wall on {where}")
         results = evaluate(c + alt_cells, k, store, n_resamples=args.resamples, seed=args.master_seed, power_plan=plan)
         stored = store.rows(c)
         missing = [ch.key for ch in k if any(key not in stored for key in ch.cells)]

@@ -9,6 +9,10 @@ started most expensive first, so the two workers finish together.
 lock (:meth:`ResultStore.cell_lock`); a cell whose lock another sweep holds is put aside and
 waited for at the end, then reused (or computed, if that sweep died). Nothing is computed twice.
 
+**Executors.** ``executor="local"`` (default) is the process pool described here;
+``executor="dask"`` runs the same cells as tasks on a Dask cluster (:mod:`verify.rates.cluster`),
+with the same cache, locks, progress bar and rows.
+
 **Workers never outlive the sweep.** On Linux each worker asks the kernel for ``SIGKILL`` when the
 process that started it dies (``prctl(PR_SET_PDEATHSIG)``, set in the worker initializer, then a
 check that the parent is still the one that started it, which closes the race with a parent that
@@ -121,13 +125,24 @@ def _work(cell: Cell, directory: str, *, force: bool, wait: bool, compute: Calla
 
 
 def run_cells(cells: list[Cell], store: ResultStore, *, jobs: int = 1, force: bool = False, progress: bool = True,
-              echo: Callable[[str], None] | None = None, compute: Callable[[Cell], dict] | None = None) -> dict:
+              echo: Callable[[str], None] | None = None, compute: Callable[[Cell], dict] | None = None,
+              executor: str = "local", scheduler: str | None = None) -> dict:
     """Compute the cells that have no valid row (all of them with ``force``); returns timing statistics.
 
     ``cells_run`` counts the cells this sweep computed, ``cells_cached`` those it found stored
     (including ``cells_reused``: stored by a concurrent sweep while this one ran). ``compute``
     (a module-level function, so that workers can import it) replaces :func:`run_cell` in tests.
+    ``executor="dask"`` runs the cells as tasks on the Dask cluster at ``scheduler`` (a new
+    ``LocalCluster`` of ``jobs`` workers when ``None``; :mod:`verify.rates.cluster`); the rows are the same.
     """
+    from .cluster import EXECUTORS, require_dask
+
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if scheduler is not None and executor != "dask":
+        raise ValueError("scheduler: only the dask executor connects to a scheduler")
+    if executor == "dask":
+        require_dask()
     compute = compute or _compute_row
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     todo = list(cells) if force else store.missing(cells)
@@ -151,16 +166,29 @@ def run_cells(cells: list[Cell], store: ResultStore, *, jobs: int = 1, force: bo
             bar.update(cost=cost(cell), note=note)
 
     try:
-        busy = _run_pass(todo, store, jobs=jobs, force=force, wait=False, compute=compute, finished=finished,
-                         stats=stats, echo=echo)
-        if busy:  # held by a concurrent sweep: wait for each, then reuse it (or compute it if that sweep died)
-            _run_pass(busy, store, jobs=jobs, force=force, wait=True, compute=compute, finished=finished,
-                      stats=stats, echo=echo)
+        if executor == "dask":
+            _run_on_dask(todo, store, jobs=jobs, scheduler=scheduler, force=force, compute=compute, finished=finished)
+        else:
+            busy = _run_pass(todo, store, jobs=jobs, force=force, wait=False, compute=compute, finished=finished,
+                             stats=stats, echo=echo)
+            if busy:  # held by a concurrent sweep: wait for each, then reuse it (or compute it if that sweep died)
+                _run_pass(busy, store, jobs=jobs, force=force, wait=True, compute=compute, finished=finished,
+                          stats=stats, echo=echo)
     finally:
         if bar:
             bar.close()
         stats["wall_time"] = time.perf_counter() - start
     return stats
+
+
+def _run_on_dask(cells: list[Cell], store: ResultStore, *, jobs: int, scheduler: str | None, force: bool, compute,
+                 finished) -> None:
+    from .cluster import dask_client, dask_pass
+
+    with dask_client(scheduler, jobs) as client:
+        busy = dask_pass(cells, store, client, force=force, wait=False, compute=compute, finished=finished, cost=cost)
+        if busy:  # held by a concurrent sweep: wait for each, then reuse it (or compute it if that sweep died)
+            dask_pass(busy, store, client, force=force, wait=True, compute=compute, finished=finished, cost=cost)
 
 
 def _run_pass(cells: list[Cell], store: ResultStore, *, jobs: int, force: bool, wait: bool, compute, finished,
