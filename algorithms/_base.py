@@ -80,6 +80,7 @@ from torch.optim import Optimizer
 
 from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
 from ._validation import check_choice, check_int
+from .distributed import refuse_flattened_shards
 
 __all__ = [
     "ReferenceOptimizer",
@@ -136,6 +137,9 @@ class ReferenceOptimizer(Optimizer):
     variants: ClassVar[tuple[str, ...]] = ("paper",)
     supports_complex: ClassVar[bool] = False
     supports_batch_dims: ClassVar[bool] = True
+    #: each entry's update depends only on that entry's gradient and state (FSDP1's flattened shards are
+    #: accepted only then; :mod:`algorithms.distributed`)
+    elementwise: ClassVar[bool] = False
     #: state keys kept on the host (CPU) whatever the parameter's device
     host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state", "nonfinite_skips"})
 
@@ -237,6 +241,7 @@ class ReferenceOptimizer(Optimizer):
                 raise ValueError(
                     f"batch_dims={batch_dims} but {self._param_label(gi, pi)} has only {p.dim()} dimension(s)"
                 )
+        refuse_flattened_shards(self, gi)
 
     # ------------------------------------------------------------------ the step
     @torch.no_grad()

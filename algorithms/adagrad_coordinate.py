@@ -55,6 +55,7 @@ __all__ = ["AdagradCoordinate"]
 @register("adagrad_coordinate")
 class AdagradCoordinate(AdagradFamily):
     __doc__ = __doc__
+    elementwise = True
 
     def __init__(
         self,

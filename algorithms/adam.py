@@ -127,6 +127,7 @@ class Adam(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Kingma & Ba, arXiv 1412.6980; Loshchilov & Hutter, arXiv 1711.05101"
     variants = ("paper",)
+    elementwise = True
 
     def __init__(
         self,

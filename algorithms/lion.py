@@ -71,6 +71,7 @@ class Lion(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Chen et al., NeurIPS 2023, arXiv 2302.06675 (Algorithm 2)"
     variants = ("paper",)
+    elementwise = True
 
     def __init__(
         self,

@@ -83,6 +83,7 @@ class SGD(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Robbins & Monro (1951); Polyak (1964) heavy ball"
     variants = ("paper",)
+    elementwise = True
     supports_complex = False
 
     def __init__(

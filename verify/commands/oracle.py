@@ -16,6 +16,7 @@ examples:
       --candidate-kwargs '{"no_deprecation_warning": true}' \\
       --groups '[{"params": "matrices", "rank": 4, "update_proj_gap": 200, "scale": 1.0, "proj_type": "std"}, {"params": "rest"}]'
   verify trace adam --out adam.npz && verify oracle --trace adam.npz --candidate mymodule:MyAdamW
+  verify oracle --nproc 2 --reference galore_adamw --candidate mymodule:ShardedGaLore --strict   # FSDP2 shards, gloo
 
 Defaults (shapes, steps, gradients, the weight decay and ranks filled in) are listed in every report;
 see verify/oracle/settings.py. A module in the current directory can be named in --candidate.
@@ -54,6 +55,12 @@ def add_arguments(parser) -> None:
     run.add_argument("--rtol", type=float, default=None, help="override the dtype's default tolerance")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="cpu")
+    run.add_argument("--nproc", type=int, default=None, metavar="N",
+                     help="run the candidate under torch.distributed on N processes (gloo on CPU, nccl on CUDA); "
+                          "parameters and mapped states are gathered after every step (verify/oracle/distributed.py)")
+    run.add_argument("--layout", choices=("fsdp2", "ddp"), default="fsdp2",
+                     help="with --nproc: parameters sharded on dim 0 as DTensors (fsdp2, default) or replicated (ddp)")
+    run.add_argument("--timeout", type=float, default=600.0, help="with --nproc: seconds before the ranks are stopped")
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="also write the report as JSON (with per-step series)")
     out.add_argument("--explain", action="store_true",
@@ -129,14 +136,26 @@ def run(args) -> int:
         if args.trace:
             for option, value in (("--reference-kwargs", args.reference_kwargs != "{}"),
                                   ("--reference-groups", args.reference_groups), ("--shapes", args.shapes),
-                                  ("--steps", args.steps), ("--seed", args.seed), ("--gradients", args.gradients != "lowrank")):
+                                  ("--steps", args.steps), ("--seed", args.seed), ("--gradients", args.gradients != "lowrank"),
+                                  ("--nproc", args.nproc is not None)):
                 if value:
                     raise OracleInputError(f"{option} does not apply to --trace (the trace fixes the reference and the run)")
             report = check_trace(args.trace, candidate, **common)
         else:
             if args.steps is not None and args.steps < 1:
                 raise OracleInputError(f"--steps must be >= 1, got {args.steps}")
-            report = compare(
+            run_compare = compare
+            if args.nproc is not None:
+                from functools import partial
+
+                from verify.oracle.distributed import compare_distributed
+
+                if args.nproc < 1:
+                    raise OracleInputError(f"--nproc must be >= 1, got {args.nproc}")
+                # the ranks import the candidate themselves, by its path
+                candidate = args.candidate
+                run_compare = partial(compare_distributed, nproc=args.nproc, layout=args.layout, timeout=args.timeout)
+            report = run_compare(
                 args.reference, candidate,
                 reference_kwargs=parse_json_object(args.reference_kwargs, "--reference-kwargs"),
                 reference_groups=args.reference_groups,
@@ -144,6 +163,11 @@ def run(args) -> int:
                 steps=args.steps, gradients=args.gradients, seed=args.seed, stub_missing=stub, **common,
             )
     except OracleInputError as exc:
+        print(f"verify oracle: error: {exc}", file=sys.stderr)
+        return 2
+    except (TimeoutError, RuntimeError) as exc:  # --nproc: ranks that timed out or died
+        if args.nproc is None:
+            raise
         print(f"verify oracle: error: {exc}", file=sys.stderr)
         return 2
     print(report.summary(explain=True if args.explain else None))

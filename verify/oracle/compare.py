@@ -112,6 +112,7 @@ def compare(
     device: str | torch.device = "cpu",
     candidate_name: str | None = None,
     stub_missing: Sequence[str] = (),
+    _layout: Any = None,
 ) -> OracleReport:
     """Step ``candidate`` and the float64 reference ``reference`` on identical gradients.
 
@@ -122,6 +123,8 @@ def compare(
     (shapes, steps, gradients, the filled-in weight decay and ranks) are documented in
     :mod:`verify.oracle.settings`; everything filled in is listed in the report's ``settings``.
     Raises :class:`OracleInputError` (a ``ValueError``) for settings that cannot run.
+    (``_layout``: :class:`verify.oracle.distributed.DistributedLayout`, set by
+    :func:`verify.oracle.distributed.compare_distributed` on every rank.)
     """
     reference_cls = check_reference_name(reference)
     if isinstance(candidate, str):
@@ -148,6 +151,8 @@ def compare(
     init = initial_values(shapes, seed, dtype)
     ref_params = [x.clone().to(device).requires_grad_() for x in init]
     cand_params = [x.clone().to(device=device, dtype=dtype).requires_grad_() for x in init]
+    if _layout is not None:
+        cand_params = _layout.place_params(cand_params)
     ref_arg, ref_notes = build_groups(ref_spec, ref_params, shapes, names, "reference groups")
     cand_arg, cand_notes = build_groups(cand_spec, cand_params, shapes, names, "candidate groups")
     ref_opt = build_reference(reference, ref_arg, resolved.reference_kwargs)
@@ -160,6 +165,8 @@ def compare(
         steps, why = auto_steps(ref_opt.param_groups)
         settings.append(why)
     settings.extend(resolved.notes + ref_notes + cand_notes)
+    if _layout is not None:
+        settings.append(_layout.describe())
 
     ref_h = [effective_hyperparameters(ref_opt, p, reference_cls, resolved.reference_kwargs) for p in ref_params]
     cand_h = [effective_hyperparameters(cand_opt, p, candidate, resolved.candidate_kwargs) for p in cand_params]
@@ -172,6 +179,8 @@ def compare(
     )
 
     stream = GradientStream(gradients, shapes, seed)
+    if _layout is not None:  # the loop sees the gathered parameters and states; step() steps every rank
+        cand_opt, cand_params = _layout.view(cand_opt, cand_params, list(state_map.values()))
 
     def next_gradients(step: int):
         if stream.closed_loop:

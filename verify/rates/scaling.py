@@ -4,11 +4,11 @@ wall time of a grid from its cells' measured times (the README's scaling table).
     python -m verify.rates.scaling --measure --write results/rates/scaling.json   # measure, then tabulate
     python -m verify.rates.scaling --table results/rates/scaling.json             # the table again
 
-**Overhead.** A sweep of ``n`` small cells (a few hundredths of a second each) runs on each executor with
-the same number of workers, for two values of ``n``; the wall time is fitted as ``a + b·n``. ``a`` is the
-start-up (spawning the pool or starting the ``LocalCluster``, importing torch in the workers) and
-``b·jobs − t̄`` (``t̄``: the cells' own mean compute time, from their rows) is what each cell costs on top
-of its computation: pickling, the task queue, the lock and the row write.
+**Overhead.** A sweep of ``n`` small cells (about a tenth of a second each) runs on each executor with
+the same number of workers, for two values of ``n``, and in this process one cell after the other (the
+baseline); each wall time is fitted as ``a + b·n``. ``a`` is the start-up (spawning the pool or starting
+the ``LocalCluster``, importing torch in the workers) and ``b·jobs − b₀`` (``b₀``: the baseline's slope)
+is what each cell costs on top of its computation: pickling, the task queue, the lock and the row write.
 
 **Expected wall time** of a grid on N workers: the cells are handed out most expensive first to the
 first free worker (what both executors do; the sweep orders by estimated cost, here by measured time),
