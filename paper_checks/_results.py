@@ -33,7 +33,7 @@ from verify.claims import Claim, register
 from verify.verdicts import Outcome, gate, parse_tag
 
 __all__ = [
-    "RESULTS", "MissingResult", "load", "results_path", "rate_grid", "rate_row", "rate_outcome", "RateClaim",
+    "RESULTS", "SPECS", "MissingResult", "load", "results_path", "rate_grid", "rate_row", "rate_outcome", "RateClaim",
     "rate_claims", "memory_cell", "MemoryCell", "memory_cell_claims", "model_total", "thirdparty_row",
     "ThirdPartyClaim", "thirdparty_claims", "variant_result", "VariantClaim", "variant_claims", "not_checked",
     "custom", "gpu_state_claim", "model_label", "fmt",
@@ -41,6 +41,8 @@ __all__ = [
 
 #: the results folder every check reads (tests point it at a planted copy)
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+#: claim key -> the data row it was built from (RateClaim, MemoryCell, ThirdPartyClaim, VariantClaim)
+SPECS: dict[str, Any] = {}
 
 
 class MissingResult(LookupError):
@@ -81,6 +83,12 @@ def _finite(name: str, value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise MissingResult(f"{where}: {name} is {value!r}, not a finite number")
     return float(value)
+
+
+def _register_spec(c: Claim, spec: Any) -> Claim:
+    register(c)
+    SPECS[c.key] = spec
+    return c
 
 
 # ----------------------------------------------------------------------------- rates
@@ -126,20 +134,24 @@ def rate_outcome(row: Mapping[str, Any], provenance: str) -> Outcome:
     if outcome not in ("PASS", "FAIL", "INCONCLUSIVE", "MEASURED") or not reason:
         raise MissingResult(f"rate check {key}: no outcome/reason in the result row")
     estimate = row.get("estimate")
-    numbers = {"claimed": f"{row.get('claim', '')} (expected: {row.get('expected', '')})",
-               "measured": estimate if isinstance(estimate, (int, float)) else None,
-               "ci": row.get("ci"), "margin_se": row.get("margin_se"), "window": row.get("window"),
-               "theorem": row.get("theorem"), "power": _power_summary(row.get("power"))}
+    power = _power_summary(row.get("power"))
+    measured = {"estimate": estimate if isinstance(estimate, (int, float)) else None, "95% CI": row.get("ci")}
+    if power.get("measured"):
+        measured["power"] = (f"{power['alternatives_rejected']} alternatives rejected"
+                             + ("" if power["powered"] else " (not powered)")
+                             + (f"; cannot tell: {power['resolution']}" if power.get("resolution") else ""))
+    numbers = {"claimed": f"{row.get('claim', '')} (expected: {row.get('expected', '')})", "measured": measured,
+               "margin_se": row.get("margin_se"), "window": row.get("window"), "theorem": row.get("theorem")}
     if isinstance(estimate, float) and not math.isfinite(estimate) and outcome == "PASS":
         raise MissingResult(f"rate check {key}: a PASS with a non-finite estimate {estimate!r}")
     if not row.get("assess", True):  # the engine's rule: a check it does not assess is a measurement
         why = row.get("notes") or "no planted bug was found that breaks this claim"
         _strip(reason, f"measured, not judged ({why}); ", key)  # (MEASURED is shown with its reason as is)
         return Outcome("MEASURED", reason, numbers)
-    power = row.get("power")
+    stored_power = row.get("power")
     assess, because = True, ""
-    if power and power.get("measured") and not power.get("powered"):
-        assess, because = False, f"no power: {power.get('why')}"
+    if stored_power and stored_power.get("measured") and not stored_power.get("powered"):
+        assess, because = False, f"no power: {stored_power.get('why')}"
     # the stored reason is the gated one: take the gate's prefix off, so gating again gives the row's words
     probe = gate(Outcome(outcome, "\x00"), provenance, assess=assess, not_assessed_because=because).reason
     reason = _strip(reason, probe[:probe.index("\x00")], key)
@@ -185,8 +197,8 @@ def rate_claims(paper: str, prefix: str, theorems: Mapping[str, tuple[str, str]]
             return rate_outcome(row, spec.provenance)
 
         figures = (f"rates/quick/figures/{spec.figure}.png",) if spec.figure else ()
-        made.append(register(Claim(f"{prefix}.rate.{spec.key}", paper, where, spec.provenance, statement, "rate",
-                                   check, figures)))
+        made.append(_register_spec(Claim(f"{prefix}.rate.{spec.key}", paper, where, spec.provenance, statement,
+                                         "rate", check, figures), spec))
     return made
 
 
@@ -258,7 +270,8 @@ def memory_cell_claims(paper: str, prefix: str, cells: Iterable[MemoryCell]) -> 
             return _memory_outcome(spec, memory_cell(spec.source, spec.model, spec.entry))
 
         key = f"{prefix}.memory.{_slug(spec.source)}.{_slug(spec.model.split(' ')[0])}.{_slug(spec.entry)}"
-        made.append(register(Claim(key, paper, spec.where, spec.provenance, spec.statement, "memory", check)))
+        made.append(_register_spec(Claim(key, paper, spec.where, spec.provenance, spec.statement, "memory", check),
+                                   spec))
     return made
 
 
@@ -328,8 +341,8 @@ def thirdparty_claims(paper: str, prefix: str, specs: Iterable[ThirdPartyClaim])
         def check(quick: bool, spec: ThirdPartyClaim = spec) -> Outcome:
             return _thirdparty_outcome(spec, thirdparty_row(spec.row))
 
-        made.append(register(Claim(f"{prefix}.oracle.{spec.row}", paper, spec.where, spec.provenance, spec.statement,
-                                   spec.kind, check)))
+        made.append(_register_spec(Claim(f"{prefix}.oracle.{spec.row}", paper, spec.where, spec.provenance,
+                                         spec.statement, spec.kind, check), spec))
     return made
 
 
@@ -467,8 +480,9 @@ def variant_claims(paper: str, prefix: str, specs: Iterable[VariantClaim]) -> li
         def check(quick: bool, spec: VariantClaim = spec) -> Outcome:
             return _variant_outcome(spec, variant_result(spec.key))
 
-        made.append(register(Claim(f"{prefix}.{'code' if spec.kind == 'code-vs-paper' else spec.kind}.{spec.key}",
-                                   paper, spec.where, spec.provenance, spec.statement, spec.kind, check)))
+        family = "code" if spec.kind == "code-vs-paper" else spec.kind
+        made.append(_register_spec(Claim(f"{prefix}.{family}.{spec.key}", paper, spec.where, spec.provenance,
+                                         spec.statement, spec.kind, check), spec))
     return made
 
 

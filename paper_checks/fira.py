@@ -114,6 +114,8 @@ CODE = variant_claims(PAPER, PREFIX, [
                  "The code's float32 SVD with raw signs: float32 round-off until the refresh at step 9, then an "
                  "O(1e-3) jump once a singular vector's sign flips under unrotated moments.", check_step=False,
                  params=("tall", "wide", "square"), windows=((1, 8, 1e-12, 1e-6), (9, 9, 1e-4, None))),
+    VariantClaim("fira_adamw/rank_overflow", _C, "C",
+                 "A rank above the projected side: the code truncates it silently, variant='paper' refuses it."),
 ])
 
 # ----------------------------------------------------------------------------- the authors' package

@@ -89,6 +89,17 @@ CODE = variant_claims(PAPER, PREFIX, [
     VariantClaim("mars_lion/first_step", _C, "C",
                  "MARS-Lion: sign(m₁) does not see the (1 + k) factor, so the first-step rules part at step 2.",
                  parts_at=2, params=_ALL),
+    VariantClaim("mars_lion/variants", "Algorithm 3 vs the official mars.py", "C",
+                 "MARS-Lion as the code ships it parts from Algorithm 3 at the first step (the non-2-D parameters, "
+                 "on the AdamW fallback) and in the matrices at step 2 (sign(m₁) hides the first-step factor and "
+                 "the clip).", parts_at=1, params=_ALL),
+    VariantClaim("mars_shampoo/variants", "Algorithm 4 vs the official mars.py", "C",
+                 "MARS-Shampoo as the code ships it (clipping, bfloat16 Newton–Schulz, shape factor, AdamW fallback) "
+                 "parts from Algorithm 4 at the first step.", parts_at=1, params=_ALL),
+    VariantClaim("mars_shampoo/ns_dtype", _C, "C",
+                 "The code runs Newton–Schulz in bfloat16: against the same iteration in float64 the matrices part "
+                 "at step 1 by bfloat16 rounding (between 1e-6 and 1e-2 of the weights).", parts_at=1,
+                 params=("tall", "wide", "square"), min_error=1e-6, max_error=1e-2),
     VariantClaim("mars_shampoo/orthogonalizer", _C, "C",
                  "The code orthogonalises with five Newton–Schulz steps instead of Algorithm 4's exact SVD polar "
                  "factor: the matrices part at step 1.", parts_at=1, params=("tall", "wide", "square")),

@@ -186,6 +186,10 @@ CODE = variant_claims(PAPER, PREFIX, [
     VariantClaim("adagrad_subset_norm/b0_eps", _C, "U", "AdaGrad-Subset-Norm: b₀ > 0 inside the root and ε = 0 "
                  "(the theory, unverified) against b₀ = 0 and ε = 1e-6 after the root (code): they part at step 1.",
                  parts_at=1, params=_ALL),
+    VariantClaim("adagrad_norm/b0_eps", _C, "U", "AdaGrad-Norm (k = d) with the same two conventions: they part at "
+                 "step 1.", parts_at=1, params=_ALL),
+    VariantClaim("adagrad_coordinate/b0_eps", _C, "U", "AdaGrad-Coordinate (k = 1) with the same two conventions: "
+                 "they part at step 1.", parts_at=1, params=_ALL),
     VariantClaim("subspace_momentum/refresh", _C, "U", "At a refresh the code updates with the stale momentum "
                  "coordinates lifted through the new basis and only then zeroes them (bug 1); a clean reset "
                  "agrees with it exactly until the first refresh after step 1 (step 8 at gap 8) and parts there, "

@@ -126,6 +126,9 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("fira_adamw/svd", "fira_adamw", "SVD in the parameter's dtype with pinned signs (paper) or in "
                "float32 with raw signs (code)", {"variant": "paper", **_FIRA_PINNED},
                {"variant": "official", **_FIRA_PINNED}, _gap()),
+    Comparison("fira_adamw/rank_overflow", "fira_adamw", "a rank above the projected side: ValueError (paper) or "
+               "silent truncation (code)", {"variant": "paper", "rank": 32}, {"variant": "official", "rank": 32},
+               _gap(), kind="construction"),
     # ---------------------------------------------------------------- LDAdam (code at f3c5daf)
     Comparison("ldadam/variants", "ldadam", "decompositions in the parameter's dtype with pinned signs (paper) or "
                "float32 QR/SVD with raw signs (code)", {"variant": "paper"}, {"variant": "official"}),
@@ -145,6 +148,11 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("adagrad_subset_norm/b0_eps", "adagrad_subset_norm", "b₀ = 1e-2 inside the root and ε = 0 (theory, "
                "unverified) or b₀ = 0 and ε = 1e-6 after the root (code)", {"variant": "paper"},
                {"variant": "official"}, {"subset_size": "heuristics"}),
+    Comparison("adagrad_norm/b0_eps", "adagrad_norm", "AdaGrad-Norm with the SN conventions: b₀ inside the root "
+               "and ε = 0 (theory, unverified) or b₀ = 0 and ε = 1e-6 after the root (code)", {"variant": "paper"},
+               {"variant": "official"}),
+    Comparison("adagrad_coordinate/b0_eps", "adagrad_coordinate", "AdaGrad-Coordinate with the same two conventions",
+               {"variant": "paper"}, {"variant": "official"}),
     Comparison("subspace_momentum/refresh", "subspace_momentum", "momentum reset at a refresh (paper side, "
                "unverified) or the code's stale-basis refresh step (bug 1)", {"variant": "paper", **_SM_PINNED},
                {"variant": "paper", **_SM_PINNED, "refresh": "official"}, _gap()),
@@ -180,6 +188,13 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("mars_lion/first_step", "mars_lion", "c₁ = g₁ (paper) or (1 + k)·g₁ (code), with clipping off",
                {"variant": "paper", **_MARS_PINNED, "clip": "none"},
                {"variant": "paper", **_MARS_PINNED, "clip": "none", "first_step": "official"}),
+    Comparison("mars_lion/variants", "mars_lion", "the variants as shipped (every default)",
+               {"variant": "paper"}, {"variant": "official"}),
+    Comparison("mars_shampoo/variants", "mars_shampoo", "the variants as shipped (every default)",
+               {"variant": "paper"}, {"variant": "official"}),
+    Comparison("mars_shampoo/ns_dtype", "mars_shampoo", "Newton–Schulz in the parameter's dtype or in bfloat16 "
+               "(code)", {"variant": "paper", **_SHAMPOO_PINNED, "orthogonalizer": "newton_schulz"},
+               {"variant": "paper", **_SHAMPOO_PINNED, "orthogonalizer": "newton_schulz", "ns_dtype": "bfloat16"}),
     Comparison("mars_shampoo/orthogonalizer", "mars_shampoo", "the exact SVD polar factor (Algorithm 4) or five "
                "Newton–Schulz steps (code; here in float64)", {"variant": "paper", **_SHAMPOO_PINNED},
                {"variant": "paper", **_SHAMPOO_PINNED, "orthogonalizer": "newton_schulz"}),

@@ -10,7 +10,7 @@ from typing import Any
 from verify.verdicts import TAGS
 
 from .model import COUNT_COLUMNS, KIND_TITLES, Report, Section, verdict_counts
-from .text import HOW_TO_READ, REGENERATE, TITLE, VERDICT_MEANING, value_text
+from .text import HOW_TO_READ, REGENERATE, TITLE, VERDICT_MEANING, split_numbers, value_text
 
 __all__ = ["render_html", "figure_id"]
 
@@ -114,8 +114,7 @@ def _legend() -> list[str]:
     return out
 
 
-def _details(numbers: dict[str, Any]) -> str:
-    rest = {k: v for k, v in numbers.items() if k not in ("claimed", "measured")}
+def _details(rest: dict[str, Any]) -> str:
     if not rest:
         return ""
     items = "".join(f"<li><code>{escape(k)}</code>: {_text(v)}</li>" for k, v in rest.items())
@@ -126,11 +125,11 @@ def _rows(rows: list[dict[str, Any]]) -> list[str]:
     out = ['<table class="claims"><thead><tr><th>claim</th><th>where</th><th>tag</th><th>claimed</th><th>measured</th>'
            "<th>verdict</th><th>reason</th></tr></thead><tbody>"]
     for r in rows:
-        numbers = r.get("numbers") or {}
+        claimed, measured, rest = split_numbers(r.get("numbers") or {})
         out.append(f'<tr id="claim-{escape(r["key"])}" data-verdict="{escape(r["verdict"])}">'
                    f'<td class="claim">{escape(r["statement"])}<code class="key">{escape(r["key"])}</code></td>'
                    f'<td>{escape(r["where"])}</td><td class="tag">{escape(r["provenance"])}</td>'
-                   f"<td>{_text(numbers.get('claimed'))}</td><td>{_text(numbers.get('measured'))}{_details(numbers)}</td>"
+                   f"<td>{_text(claimed)}</td><td>{_text(measured)}{_details(rest)}</td>"
                    f'<td>{_badge(r)}</td><td class="reason">{escape(r["reason"])}</td></tr>')
     out.append("</tbody></table>")
     return out

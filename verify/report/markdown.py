@@ -7,7 +7,7 @@ from typing import Any
 from verify.verdicts import tag_table_markdown
 
 from .model import COUNT_COLUMNS, KIND_TITLES, Report, Section, verdict_counts
-from .text import HOW_TO_READ, REGENERATE, TITLE, VERDICT_MEANING, value_text
+from .text import HOW_TO_READ, REGENERATE, TITLE, VERDICT_MEANING, split_numbers, value_text
 
 __all__ = ["render_markdown"]
 
@@ -43,10 +43,9 @@ def _verdict(row: dict[str, Any]) -> str:
 def _rows(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["| claim | where | tag | claimed | measured | verdict | reason |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        numbers = r.get("numbers") or {}
+        claimed, measured, _ = split_numbers(r.get("numbers") or {})
         lines.append(f"| {_cell(r['statement'])} <br>`{r['key']}` | {_cell(r['where'])} | {r['provenance']} | "
-                     f"{_cell(numbers.get('claimed'))} | {_cell(numbers.get('measured'))} | {_verdict(r)} | "
-                     f"{_cell(r['reason'])} |")
+                     f"{_cell(claimed)} | {_cell(measured)} | {_verdict(r)} | {_cell(r['reason'])} |")
     return lines
 
 

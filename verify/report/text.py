@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["value_text", "VERDICT_MEANING", "TITLE", "HOW_TO_READ", "REGENERATE"]
+__all__ = ["value_text", "split_numbers", "VERDICT_MEANING", "TITLE", "HOW_TO_READ", "REGENERATE"]
 
 TITLE = "What optverify says about each paper"
 REGENERATE = ("verify report  # rebuilds this page from results/ (no engine is rerun); "
@@ -48,5 +48,16 @@ def value_text(value: Any, depth: int = 0) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(value_text(v, depth + 1) for v in value) + "]"
     if isinstance(value, dict):
-        return "; ".join(f"{k}: {value_text(v, depth + 1)}" for k, v in value.items())
+        text = "; ".join(f"{k}: {value_text(v, depth + 1)}" for k, v in value.items())
+        return f"({text})" if depth else text
     return str(value)
+
+
+def split_numbers(numbers: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """``(claimed, measured, the other numbers)`` of a claim; a check that names no ``measured`` value
+    (e.g. a comparison of two runs) shows its numbers as the measurement."""
+    numbers = dict(numbers or {})
+    claimed = numbers.pop("claimed", None)
+    if "measured" in numbers:
+        return claimed, numbers.pop("measured"), numbers
+    return claimed, (numbers or None), {}
