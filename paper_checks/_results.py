@@ -256,7 +256,7 @@ def _memory_outcome(spec: MemoryCell, cell: Mapping[str, Any]) -> Outcome:
     verdict = cell.get("verdict")
     matches = cell.get("matches") or []
     if verdict == "match" and matches and all(m in ours for m in matches):
-        return Outcome("PASS", f"reproduced: {cell.get('reason')}", numbers)
+        return Outcome("PASS", str(cell.get("reason")), numbers)
     if verdict == "mismatch" and not matches:
         return Outcome("FAIL", f"not reproduced by any accounting tried (GB or GiB, with or without projectors); "
                        f"explained: {cell.get('reason')}", numbers)
