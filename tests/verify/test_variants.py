@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -38,6 +37,10 @@ def test_every_control_agrees_exactly(fresh):
 
 
 def test_the_committed_results_are_what_the_engine_gives(fresh):
+    """The structural facts of the committed file hold for a fresh run: which side refuses a setting, the
+    step where two sides clearly part (the first difference above 1e-7), which parameters differ by more
+    than 1e-6 and which not at all. Differences at float32 round-off (1e-10 to 1e-7) depend on the
+    platform's LAPACK and are not compared."""
     committed = {r["key"]: r for r in json.loads(COMMITTED.read_text())["results"]}
     assert set(committed) == set(fresh)
     for key, new in fresh.items():
@@ -46,9 +49,13 @@ def test_the_committed_results_are_what_the_engine_gives(fresh):
             assert (bool(old["reference_error"]), bool(old["candidate_error"])) == \
                 (bool(new["reference_error"]), bool(new["candidate_error"])), key
             continue
-        assert old["first_parting_step_per_param"] == new["first_parting_step_per_param"], key
-        for a, b in zip(old["max_error_per_step"], new["max_error_per_step"]):
-            assert (a < 1e-12 and b < 1e-12) or abs(math.log(a / b)) < math.log(2), key
+        if (old["error_at_parting"] or 0) > 1e-7:
+            assert new["first_parting_step"] == old["first_parting_step"], key
+        for name, worst in old["max_error_per_param"].items():
+            if worst > 1e-6:
+                assert new["max_error_per_param"][name] > 1e-7, (key, name)
+            elif worst == 0:
+                assert new["max_error_per_param"][name] == 0, (key, name)
 
 
 def test_a_planted_difference_parts_where_it_acts_and_an_equal_pair_never_parts():
