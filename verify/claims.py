@@ -28,7 +28,7 @@ from typing import Callable
 
 from .verdicts import Outcome, error_verdict, gate, parse_tag
 
-__all__ = ["KINDS", "Claim", "CLAIMS", "claim", "run_claim", "load_claims"]
+__all__ = ["KINDS", "Claim", "CLAIMS", "claim", "register", "run_claim", "load_claims"]
 
 #: what a claim is about (the report groups by it)
 KINDS = ("rate", "rank", "memory", "identity", "gpu", "code-vs-paper", "behaviour")
@@ -43,26 +43,39 @@ class Claim:
     statement: str
     kind: str
     check: Callable[[bool], Outcome]  #: check(quick) -> Outcome
+    #: figures that support the claim, as paths relative to ``results/`` (shown by ``verify report``)
+    figures: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_tag(self.provenance)
         if self.kind not in KINDS:
             raise ValueError(f"claim {self.key}: kind must be one of {KINDS}, got {self.kind!r}")
+        if isinstance(self.figures, str) or not all(isinstance(f, str) and f for f in self.figures):
+            raise TypeError(f"claim {self.key}: figures must be a tuple of paths relative to results/")
 
 
 CLAIMS: dict[str, Claim] = {}
 
 
-def claim(key: str, *, paper: str, where: str, provenance: str, statement: str, kind: str):
+def claim(key: str, *, paper: str, where: str, provenance: str, statement: str, kind: str,
+          figures: tuple[str, ...] = ()):
     """Decorator registering ``fn(quick) -> Outcome`` as the check of a claim."""
 
     def decorate(fn: Callable[[bool], Outcome]):
-        if key in CLAIMS and CLAIMS[key].check.__qualname__ != fn.__qualname__:
-            raise ValueError(f"duplicate claim key {key!r}")
-        CLAIMS[key] = Claim(key, paper, where, provenance, statement, kind, fn)
+        register(Claim(key, paper, where, provenance, statement, kind, fn, tuple(figures)))
         return fn
 
     return decorate
+
+
+def register(c: Claim) -> Claim:
+    """Register a claim built as data (e.g. one per row of a result table); a second claim with the
+    same key from another check is an error (re-importing the same module is not)."""
+    old = CLAIMS.get(c.key)
+    if old is not None and (old.check.__module__, old.check.__qualname__) != (c.check.__module__, c.check.__qualname__):
+        raise ValueError(f"duplicate claim key {c.key!r}")
+    CLAIMS[c.key] = c
+    return c
 
 
 def run_claim(c: Claim, quick: bool = True) -> dict:
@@ -73,12 +86,13 @@ def run_claim(c: Claim, quick: bool = True) -> dict:
         outcome = c.check(quick)
         if not isinstance(outcome, Outcome):
             raise TypeError(f"the check returned {type(outcome).__name__}, not an Outcome")
-        verdict = gate(outcome, c.provenance)
+        verdict = gate(outcome, c.provenance, assess=outcome.assess, not_assessed_because=outcome.not_assessed_because)
         numbers = dict(outcome.numbers)
     except Exception as exc:  # a crashing check is reported as an error, never hidden
         verdict = error_verdict(f"the check raised {type(exc).__name__}: {exc}", c.provenance)
     return {"key": c.key, "paper": c.paper, "where": c.where, "kind": c.kind, "statement": c.statement,
-            **verdict.to_dict(), "numbers": numbers, "seconds": round(time.perf_counter() - t0, 2)}
+            **verdict.to_dict(), "numbers": numbers, "figures": list(c.figures),
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def load_claims(package: ModuleType | str) -> list[Claim]:

@@ -117,12 +117,18 @@ class Outcome:
     outcome: str
     reason: str
     numbers: dict = field(default_factory=dict)
+    #: False when the check itself says it cannot assert (e.g. no measured power): :func:`gate` then
+    #: reports the outcome whatever the tag, giving ``not_assessed_because`` as the reason
+    assess: bool = True
+    not_assessed_because: str = ""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
         if not isinstance(self.reason, str) or not self.reason:
             raise ValueError("an outcome needs a reason (a non-empty string)")
+        if not self.assess and not self.not_assessed_because:
+            raise ValueError("an outcome that is not assessed needs not_assessed_because")
 
 
 @dataclass(frozen=True)
