@@ -80,7 +80,7 @@ from torch.optim import Optimizer
 
 from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
 from ._validation import check_choice, check_int
-from .distributed import refuse_flattened_shards
+from .distributed import dtensors_finite, is_dtensor, refuse_flattened_shards
 
 __all__ = [
     "ReferenceOptimizer",
@@ -112,8 +112,11 @@ def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
     (meta tensors hold no values and count as finite)."""
     flags: list[bool] = [True] * len(tensors)
     by_device: dict[torch.device, list[int]] = defaultdict(list)
+    sharded = [i for i, t in enumerate(tensors) if is_dtensor(t)]
+    for i, ok in zip(sharded, dtensors_finite([tensors[i] for i in sharded])):
+        flags[i] = ok
     for i, t in enumerate(tensors):
-        if t.device.type != "meta":
+        if t.device.type != "meta" and not is_dtensor(t):
             by_device[t.device].append(i)
     for indices in by_device.values():
         verdicts = torch.stack([torch.isfinite(tensors[i]).all() for i in indices]).tolist()

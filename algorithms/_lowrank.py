@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from ._projection import validate_rank
+from .distributed import full_for
 from ._validation import check_bool
 from .adam import adam_update
 
@@ -75,8 +76,8 @@ def init_dense_state(p: torch.Tensor, state: dict[str, Any]) -> None:
 def init_subspace_state(p: torch.Tensor, state: dict[str, Any], side: str, rank: int) -> None:
     """Adam moments of the projected gradient (``subspace_shape``), zero, in the parameter's dtype."""
     shape = subspace_shape(p.shape, side, rank)
-    state["exp_avg"] = p.new_zeros(shape)
-    state["exp_avg_sq"] = p.new_zeros(shape)
+    state["exp_avg"] = full_for(p, shape)
+    state["exp_avg_sq"] = full_for(p, shape)
 
 
 def dense_adamw_update(

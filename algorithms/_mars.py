@@ -112,6 +112,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 
 from ._base import ReferenceOptimizer, all_finite
+from .distributed import full_for
 from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
 from .adam import adam_update
 
@@ -604,7 +605,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
             hp = hyper[p]
             self._ensure_buffers(p, state, self._mars_buffers(p, group))
             if "clip_count" not in state:
-                state["clip_count"] = torch.zeros(p.shape[: group["batch_dims"]], dtype=torch.int64, device=p.device)
+                state["clip_count"] = full_for(p, p.shape[: group["batch_dims"]], 0, torch.int64)
             h = self._previous_point_grad(p, grad, state, group, previous_point)
             pending.append((p, grad, state, hp, variance_reduced_gradient(grad, h, gamma=hp.gamma, beta1=hp.beta1)))
             if streaming:

@@ -54,6 +54,7 @@ import math
 import torch
 
 from ._validation import check_choice, check_int
+from .distributed import is_dtensor, replicate_like, settle
 
 __all__ = [
     "SIDE_RULES",
@@ -122,8 +123,9 @@ def validate_rank(rank, d: int, *, overflow: str = "raise", name: str = "rank") 
 
 # ----------------------------------------------------------------------------- dense bases
 def project(G: torch.Tensor, U: torch.Tensor, side: str) -> torch.Tensor:
-    """Coordinates of ``G`` in the subspace: ``Uᵀ G`` (left) or ``G U`` (right)."""
-    return U.mT @ G if side == "left" else G @ U
+    """Coordinates of ``G`` in the subspace: ``Uᵀ G`` (left) or ``G U`` (right). On FSDP2 shards the left
+    product is all-reduced (``r × n`` values)."""
+    return settle(U.mT @ G) if side == "left" else G @ U
 
 
 def project_back(R: torch.Tensor, U: torch.Tensor, side: str) -> torch.Tensor:
@@ -142,6 +144,10 @@ def fix_signs(U: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...
     ``others`` are tensors whose *columns* pair with U's (e.g. ``Vh.mT`` of the same SVD); they get the
     same flips, so ``U diag(S) Vh`` is unchanged.
     """
+    if is_dtensor(U) or any(is_dtensor(o) for o in others):
+        from ._sharded import fix_signs_sharded
+
+        return fix_signs_sharded(U, *others)
     if U.shape[-2] == 0 or U.shape[-1] == 0:
         return (U, *others)
     idx = U.abs().argmax(dim=-2, keepdim=True)  # [..., 1, r]
@@ -169,7 +175,12 @@ def _decomposition_dtype(A: torch.Tensor, compute_dtype: torch.dtype | None) -> 
 
 def _svd(A: torch.Tensor, compute_dtype: torch.dtype | None):
     """Thin SVD in ``compute_dtype``, cast back. Non-finite matrices (which LAPACK refuses) give NaN
-    factors instead of an exception, so NaN propagates as arithmetic would (``nonfinite="ignore"``)."""
+    factors instead of an exception, so NaN propagates as arithmetic would (``nonfinite="ignore"``).
+    A DTensor is decomposed whole on every rank (:mod:`algorithms._sharded`); the factors are replicated."""
+    if is_dtensor(A):
+        from ._sharded import as_local
+
+        return tuple(replicate_like(A, f) for f in _svd(as_local(A), compute_dtype))
     work = A.to(_decomposition_dtype(A, compute_dtype))
     bad = _nonfinite_matrices(work)
     U, S, Vh = torch.linalg.svd(torch.where(bad, torch.zeros_like(work), work), full_matrices=False)
@@ -189,6 +200,10 @@ def top_singular_pairs(
     (side="right") singular vectors of ``G`` and their singular values, by an exact thin SVD.
     ``rank`` must already be validated."""
     check_choice("sign", sign, SIGN_CONVENTIONS)
+    if is_dtensor(G):
+        from ._sharded import top_singular_pairs_sharded
+
+        return top_singular_pairs_sharded(G, rank, side, compute_dtype=compute_dtype, sign=sign)
     U, S, Vh = _svd(G, compute_dtype)
     basis = U[..., :, :rank] if side == "left" else Vh[..., :rank, :].mT
     if sign == "max_abs":
@@ -209,7 +224,12 @@ def top_singular_basis(
 
 
 def orthonormalize(Y: torch.Tensor, *, compute_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Orthonormal basis of the columns of ``Y`` (``[..., d, k]``, k ≤ d) by Householder QR."""
+    """Orthonormal basis of the columns of ``Y`` (``[..., d, k]``, k ≤ d) by Householder QR (a DTensor ``Y`` is
+    gathered, decomposed on every rank and ``Q`` placed as ``Y`` was: :mod:`algorithms._sharded`)."""
+    if is_dtensor(Y):
+        from ._sharded import as_local, restore_placements
+
+        return restore_placements(orthonormalize(as_local(Y), compute_dtype=compute_dtype), Y)
     work = Y.to(_decomposition_dtype(Y, compute_dtype))
     bad = _nonfinite_matrices(work)
     Q, _ = torch.linalg.qr(torch.where(bad, torch.zeros_like(work), work), mode="reduced")
@@ -246,6 +266,7 @@ def randomized_svd(
     k = min(rank, m, n)
     width = min(k + oversampling, m, n)
     omega = torch.randn((*batch, n, width), generator=generator, dtype=G.dtype, device=G.device)
+    omega = replicate_like(G, omega)  # on FSDP2 shards: the same draw on every rank
     Q = orthonormalize(G @ omega, compute_dtype=compute_dtype)
     for _ in range(power_iters):
         Z = orthonormalize(G.mT @ Q, compute_dtype=compute_dtype)

@@ -65,6 +65,7 @@ from functools import lru_cache
 import torch
 
 from ._validation import check_choice
+from .distributed import is_dtensor
 
 __all__ = [
     "SUBSET_RULES",
@@ -191,7 +192,10 @@ def resolve_layout(problem_shape, subset_size, policy: str, label: str) -> Subse
 def subset_sum_of_squares(grad: torch.Tensor, layout: SubsetLayout, batch_ndim: int) -> torch.Tensor:
     r""":math:`\|g_{\Psi_j}\|_2^2` for every subset, shape ``[*batch, *layout.state_shape]``."""
     batch = grad.shape[:batch_ndim]
-    g = grad.reshape((*batch, *layout.view))
+    if layout.num_subsets == 1 and is_dtensor(grad) and grad.dim() > batch_ndim:  # a shard stays a shard
+        sq = (grad * grad).sum(dim=tuple(range(batch_ndim, grad.dim())), keepdim=True)
+        return sq.reshape((*batch, *layout.state_shape))
+    g = _subset_view(grad, (*batch, *layout.view))
     sq = g * g
     if not layout.reduce_dims:
         return sq
@@ -205,8 +209,28 @@ def divide_by_subsets(numerator: torch.Tensor, denominator: torch.Tensor, layout
     The result has the parameter's shape.
     """
     batch = numerator.shape[:batch_ndim]
-    out = numerator.reshape((*batch, *layout.view)) / denominator
-    return out.reshape(numerator.shape)
+    if layout.num_subsets == 1 and is_dtensor(numerator) and numerator.dim() > batch_ndim:
+        return numerator / denominator.reshape((*batch, *(1,) * (numerator.dim() - batch_ndim)))
+    out = _subset_view(numerator, (*batch, *layout.view)) / denominator
+    out = out.reshape(numerator.shape)
+    if is_dtensor(numerator) and out.placements != numerator.placements:
+        out = out.redistribute(placements=numerator.placements)
+    return out
+
+
+def _subset_view(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``t.reshape(shape)``; a DTensor sharded on a dimension the view does not keep is gathered first
+    (chunks of a flattened tensor cross the shards: integer subset sizes on FSDP2 shards)."""
+    if is_dtensor(t) and tuple(t.shape) != tuple(shape):
+        from torch.distributed.tensor import Shard
+
+        kept = all(not isinstance(pl, Shard) or (pl.dim < len(shape) and shape[:pl.dim + 1] == tuple(t.shape[:pl.dim + 1]))
+                   for pl in t.placements)
+        if not kept:
+            from torch.distributed.tensor import Replicate
+
+            t = t.redistribute(placements=[Replicate()] * len(t.placements))
+    return t.reshape(shape)
 
 
 def describe_param(optimizer, group: dict, index: int) -> str:

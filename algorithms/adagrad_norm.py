@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import torch
 
 from ._base import batch_shape
+from .distributed import full_for
 from ._registry import register
 from ._subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
 from ._validation import check_choice
@@ -148,7 +149,7 @@ class AdagradNorm(AdagradFamily):
         else:
             batch, _ = batch_shape(active[0], group)
             b0 = resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS)
-            previous = torch.full((*batch, 1), b0 * b0, dtype=active[0].dtype, device=active[0].device)
+            previous = full_for(active[0], (*batch, 1), b0 * b0)
         new_sum_sq = adagrad_norm_group_update(
             active,
             [p.grad for p in active],

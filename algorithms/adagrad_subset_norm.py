@@ -64,6 +64,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer, batch_shape
+from .distributed import full_for
 from ._registry import register
 from ._subsets import (
     SUBSET_FALLBACKS,
@@ -151,7 +152,7 @@ class AdagradFamily(ReferenceOptimizer):
         batch, _ = batch_shape(p, group)
         layout = self._layout(p, group)
         b0 = resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS)
-        state["sum_sq"] = torch.full((*batch, *layout.state_shape), b0 * b0, dtype=p.dtype, device=p.device)
+        state["sum_sq"] = full_for(p, (*batch, *layout.state_shape), b0 * b0)
 
     def _update_param(self, p, grad, state, group) -> None:
         state["step"] += 1

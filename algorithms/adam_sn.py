@@ -78,6 +78,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer, batch_shape
+from .distributed import full_for
 from ._registry import register
 from ._subsets import (
     SUBSET_FALLBACKS,
@@ -260,7 +261,7 @@ class AdamSN(ReferenceOptimizer):
         layout = param_layout(p, group["batch_dims"], group["subset_size"])
         if self._betas(group)[0] != 0:
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        state["exp_avg_sq"] = torch.zeros((*batch, *layout.state_shape), dtype=p.dtype, device=p.device)
+        state["exp_avg_sq"] = full_for(p, (*batch, *layout.state_shape))
 
     def _update_param(self, p, grad, state, group) -> None:
         state["step"] += 1

@@ -96,6 +96,7 @@ import torch
 import torch.nn as nn
 
 from ._base import ReferenceOptimizer, batch_shape
+from .distributed import full_for
 from ._lowrank import uses_projection
 from ._registry import register
 from ._subsets import apply_fallback_policy, param_layout
@@ -189,7 +190,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
 
     def _init_state(self, p, group, state) -> None:
         batch, _ = batch_shape(p, group)
-        state["exp_avg_sq"] = torch.zeros((*batch, *self._layout(p, group).state_shape), dtype=p.dtype, device=p.device)
+        state["exp_avg_sq"] = full_for(p, (*batch, *self._layout(p, group).state_shape))
 
     def _update_param(self, p, grad, state, group) -> None:
         state["step"] += 1

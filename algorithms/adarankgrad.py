@@ -136,6 +136,7 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
+from .distributed import full_for, settle
 from ._lowrank import checked_rank, dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
 from ._projection import (
     SIDE_RULES,
@@ -254,7 +255,7 @@ def transform_first_moment(exp_avg: torch.Tensor, R: torch.Tensor, side: str, ru
         return _rotate(exp_avg, R, side)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg.shape[-1]) if side == "left" else (exp_avg.shape[-2], R.shape[-2])
-        return exp_avg.new_zeros(shape)
+        return full_for(exp_avg, shape)
     return exp_avg
 
 
@@ -272,7 +273,7 @@ def transform_second_moment(exp_avg_sq: torch.Tensor, R: torch.Tensor, side: str
         return _rotate(exp_avg_sq, R, side).clamp_min_(0)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg_sq.shape[-1]) if side == "left" else (exp_avg_sq.shape[-2], R.shape[-2])
-        return exp_avg_sq.new_zeros(shape)
+        return full_for(exp_avg_sq, shape)
     return exp_avg_sq
 
 
@@ -499,14 +500,14 @@ class AdaRankGrad(ReferenceOptimizer):
             self.save_generator(p)
         rank = new.shape[-1]
         if "basis" in state:
-            R = new.mT @ state["basis"]
+            R = settle(new.mT @ state["basis"])
             state["exp_avg"] = transform_first_moment(state["exp_avg"], R, side, group["first_moment_transform"])
             state["exp_avg_sq"] = transform_second_moment(state["exp_avg_sq"], R, side, group["second_moment_transform"])
         else:
             m, n = p.shape
             shape = (rank, n) if side == "left" else (m, rank)
-            state["exp_avg"] = p.new_zeros(shape)
-            state["exp_avg_sq"] = p.new_zeros(shape)
+            state["exp_avg"] = full_for(p, shape)
+            state["exp_avg_sq"] = full_for(p, shape)
         state["basis"] = new
         state["subspace_step"] = torch.zeros((), dtype=torch.int64)
         entry = torch.tensor([[step, rank]], dtype=torch.int64)

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["is_flattened_shard", "refuse_flattened_shards", "is_dtensor"]
+__all__ = ["is_flattened_shard", "refuse_flattened_shards", "is_dtensor", "dtensors_finite", "all_reduce_over_mesh", "full_for", "replicate_like", "settle"]
 
 
 def is_flattened_shard(p: torch.Tensor) -> bool:
@@ -60,3 +60,79 @@ def refuse_flattened_shards(optimizer: Any, group_index: int) -> None:
                 "DTensor parameters keep their shapes) or use DDP; only elementwise optimizers (sgd, adam, lion, "
                 "adagrad_coordinate) accept FSDP1 shards"
             )
+
+
+def all_reduce_over_mesh(t: torch.Tensor, mesh: Any, op: Any = None) -> torch.Tensor:
+    """All-reduce the plain tensor ``t`` in place over every dimension of ``mesh`` (default: sum)."""
+    import torch.distributed as dist
+
+    op = dist.ReduceOp.SUM if op is None else op
+    for dim in range(mesh.ndim):
+        dist.all_reduce(t, op=op, group=mesh.get_group(dim))
+    return t
+
+
+def dtensors_finite(tensors: list[torch.Tensor]) -> list[bool]:
+    """For DTensors: whether each is finite *everywhere* (on every rank's shard), one all-reduce per mesh, so
+    every rank takes the same decision (a rank that raised alone would leave the others waiting)."""
+    import torch.distributed as dist
+
+    flags = [True] * len(tensors)
+    by_mesh: dict[Any, list[int]] = {}
+    for i, t in enumerate(tensors):
+        by_mesh.setdefault(t.device_mesh, []).append(i)
+    for mesh, indices in by_mesh.items():
+        local = torch.stack([torch.isfinite(tensors[i].to_local()).all() for i in indices]).to(torch.int32)
+        verdicts = all_reduce_over_mesh(local, mesh, dist.ReduceOp.MIN).tolist()
+        for i, ok in zip(indices, verdicts):
+            flags[i] = bool(ok)
+    return flags
+
+
+def _placements_for(p: torch.Tensor, shape: tuple[int, ...]) -> list[Any]:
+    """A state of ``shape`` next to the DTensor ``p``: sharded where it shares ``p``'s sharded dimension (same
+    index, same size), replicated otherwise. (Only the memory and traffic depend on this choice: DTensor
+    operations give the same values for any placement.)"""
+    from torch.distributed.tensor import Replicate, Shard
+
+    out = []
+    for placement in p.placements:
+        if isinstance(placement, Shard) and placement.dim < len(shape) and shape[placement.dim] == p.shape[placement.dim]:
+            out.append(Shard(placement.dim))
+        else:
+            out.append(Replicate())
+    return out
+
+
+def full_for(p: torch.Tensor, shape, fill: float = 0.0, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``torch.full(shape, fill)`` on ``p``'s device in ``dtype`` (default ``p.dtype``); a DTensor on ``p``'s
+    mesh when ``p`` is one (see :func:`_placements_for`)."""
+    shape = tuple(int(d) for d in shape)
+    dtype = p.dtype if dtype is None else dtype
+    if not is_dtensor(p):
+        return torch.full(shape, fill, dtype=dtype, device=p.device)
+    from torch.distributed.tensor import full
+
+    return full(shape, fill, dtype=dtype, device_mesh=p.device_mesh, placements=_placements_for(p, shape))
+
+
+def replicate_like(ref: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``t`` (computed identically on every rank, e.g. drawn from a generator in the same state) as a replicated
+    DTensor on ``ref``'s mesh when ``ref`` is a DTensor; ``t`` itself otherwise. No communication."""
+    if not is_dtensor(ref) or is_dtensor(t):
+        return t
+    from torch.distributed.tensor import DTensor, Replicate
+
+    return DTensor.from_local(t, ref.device_mesh, [Replicate()] * ref.device_mesh.ndim, run_check=False)
+
+
+def settle(t: torch.Tensor) -> torch.Tensor:
+    """A DTensor holding partial sums (a product that contracts the sharded dimension, e.g. ``Uᵀ G``) with the sums
+    done (all-reduced, replicated), so that it can be stored and updated in place; anything else unchanged."""
+    if not is_dtensor(t):
+        return t
+    from torch.distributed.tensor import Partial, Replicate
+
+    if not any(isinstance(p, Partial) for p in t.placements):
+        return t
+    return t.redistribute(placements=[Replicate() if isinstance(p, Partial) else p for p in t.placements])

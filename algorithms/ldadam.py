@@ -150,6 +150,7 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
+from .distributed import settle
 from ._projection import (
     SIDE_RULES,
     SIDES,
@@ -257,7 +258,7 @@ def next_basis(
 # ----------------------------------------------------------------------------- states
 def change_of_basis(basis: torch.Tensor, basis_prev: torch.Tensor) -> torch.Tensor:
     r""":math:`C_t = P_t^\top P_{t-1}` (``[..., r, r]``): old subspace coordinates → new ones (both sides)."""
-    return basis.mT @ basis_prev
+    return settle(basis.mT @ basis_prev)  # on FSDP2 shards a left basis is row-sharded: all-reduce r × r
 
 
 def rotate_coordinates(X: torch.Tensor, C: torch.Tensor, side: str) -> torch.Tensor:
