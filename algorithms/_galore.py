@@ -54,6 +54,7 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
+from .distributed import settle
 from ._projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
 from ._validation import check_bool, check_choice, check_int, check_positive
 from .adam import adam_direction, bias_corrections, validate_adam_hyper
@@ -120,7 +121,7 @@ def refresh_due(step_before: int, update_proj_gap: int) -> bool:
 # ----------------------------------------------------------------------------- moments
 def change_of_basis(U_old: torch.Tensor, U_new: torch.Tensor) -> torch.Tensor:
     r""":math:`C = U_{new}^\top U_{old}` (``[..., r_new, r_old]``): old subspace coordinates → new ones."""
-    return U_new.mT @ U_old
+    return settle(U_new.mT @ U_old)  # on FSDP2 shards a left basis is row-sharded: all-reduce r × r
 
 
 def transfer_moments(

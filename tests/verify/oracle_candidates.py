@@ -133,3 +133,38 @@ class MiniGaLoreAdamW(torch.optim.Optimizer):
                 p.add_(n, alpha=-step_size)
                 if group["weight_decay"] > 0:
                     p.add_(p, alpha=-group["lr"] * group["weight_decay"])
+
+
+class GaLoreLocalShardRefresh(algorithms.REGISTRY["galore_adamw"]):
+    """A planted sharding bug: from the second refresh on, the basis is the SVD of this rank's shard of the
+    gradient only (the first refresh is right), placed as if it were the whole matrix's. Under FSDP2 it
+    parts from the reference at the first step after the second refresh (step T + 1)."""
+
+    def _refresh(self, grad, state, group, side, rank):
+        from torch.distributed.tensor import DTensor, Replicate, Shard
+
+        from algorithms._galore import subspace_basis
+
+        if "basis" not in state or not isinstance(grad, DTensor):
+            return super()._refresh(grad, state, group, side, rank)
+        local = subspace_basis(grad.to_local(), min(rank, *grad.to_local().shape), side, group["variant"])
+        if side == "left":  # this rank's rows of an m x r basis
+            shape = (grad.shape[0], local.shape[1])
+            state["basis"] = DTensor.from_local(local, grad.device_mesh, [Shard(0)], run_check=False, shape=shape,
+                                                stride=(local.shape[1], 1))
+        else:  # a "replicated" n x r basis that differs from rank to rank
+            state["basis"] = DTensor.from_local(local, grad.device_mesh, [Replicate()], run_check=False)
+
+
+class RankSkewedAdamW(torch.optim.AdamW):
+    """A planted replication bug: each rank steps with a learning rate scaled by (1 + rank / 1000), so DDP
+    replicas drift apart from the first step."""
+
+    def step(self, closure=None):
+        import torch.distributed as dist
+
+        skew = 1 + dist.get_rank() / 1000 if dist.is_initialized() else 1.0
+        for group in self.param_groups:
+            group.setdefault("base_lr", group["lr"])
+            group["lr"] = group["base_lr"] * skew
+        return super().step(closure)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -210,6 +211,11 @@ def _rank_main(rank: int, world: int, port: int, out: str, backend: str, timeout
         dist.barrier()  # no rank tears the group down while another still talks to it
     finally:
         dist.destroy_process_group()
+    # Done and written: leave without running C++ static destructors, where a gloo/c10d helper thread still
+    # joinable at interpreter exit sometimes aborts the process ("terminate called without an active exception")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_on_ranks(fn: Any, *args: Any, nproc: int = 2, backend: str = "gloo", timeout: float = 300.0,
