@@ -318,7 +318,10 @@ def block_power_step(
         Y = B @ (B.mT @ U_prev)
     else:
         Y = B.mT @ (B @ U_prev)
-    return orthonormalize(Y, compute_dtype=compute_dtype)
+    U = orthonormalize(Y, compute_dtype=compute_dtype)
+    if is_dtensor(U_prev) and U.placements != U_prev.placements:  # FSDP2: the new basis placed as the old one
+        U = U.redistribute(placements=U_prev.placements)
+    return U
 
 
 def energy_rank(

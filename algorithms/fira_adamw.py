@@ -111,6 +111,7 @@ from ._galore import (
     subspace_direction,
     update_moments,
 )
+from .distributed import settle
 from ._projection import project_back
 from ._registry import register
 from ._validation import check_choice, check_nonnegative, check_real
@@ -160,7 +161,7 @@ def limit_norm_growth(
     :math:`S \leftarrow S\,\gamma / \max\{\|S\|/(\|S_{prev}\| + \epsilon), \gamma\}`. With no previous
     norm (first step) or ``gamma=None`` the residual passes unchanged and its norm is returned.
     """
-    norm = torch.linalg.vector_norm(S, dim=(-2, -1))
+    norm = settle(torch.linalg.vector_norm(S, dim=(-2, -1)))  # on FSDP2 shards: all-reduced, replicated
     if previous_norm is None or gamma is None:
         return S, norm
     shrink = (norm / (previous_norm + eps)).clamp_min(gamma) / gamma

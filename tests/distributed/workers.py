@@ -159,3 +159,80 @@ def ddp_with_rank_seeds(name: str) -> bool:
     opt = algorithms.make(name, paper_param_groups(name, model), **{**settings(name), "seed": rank})
     train(wrapped, opt, batches(), rank, world)
     return all(all(torch.equal(c, copies[0]) for c in copies[1:]) for copies in (_rank_copies(p) for p in model.parameters()))
+
+
+def state_layout(name: str, wrap: str = "fsdp2") -> dict[str, dict[str, Any]]:
+    """Per parameter (rank 0's view after training): the state tensors' global and local element counts and
+    whether each state tensor shaped like its parameter is sharded as the parameter is."""
+    import torch.distributed as dist
+
+    from algorithms.distributed import is_dtensor
+
+    model = tiny_model()
+    wrapped = _wrap(model, wrap)
+    opt = make_optimizer(name, model)
+    train(wrapped, opt, batches(), dist.get_rank(), dist.get_world_size())
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    for p, st in opt.state.items():
+        tensors = {k: v for k, v in st.items() if isinstance(v, torch.Tensor) and v.is_floating_point()}
+        out[names[id(p)]] = {
+            "global": sum(v.numel() for v in tensors.values()),
+            "local": sum(_local(v).numel() for v in tensors.values()),
+            "like_param_sharded": all(is_dtensor(v) and v.placements == p.placements
+                                      for v in tensors.values() if tuple(v.shape) == tuple(p.shape)),
+            "keys": sorted(tensors),
+        }
+    return out
+
+
+def dcp_resume(name: str, directory: str, stop: int = 2) -> dict[str, torch.Tensor]:
+    """Train ``stop`` steps, save model and optimizer with torch.distributed.checkpoint, load them into a new
+    model and optimizer, train the remaining steps; returns the full parameters (rank 0)."""
+    import torch.distributed as dist
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (get_model_state_dict, get_optimizer_state_dict,
+                                                         set_model_state_dict, set_optimizer_state_dict)
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    data = batches()
+    model = tiny_model()
+    wrapped = _wrap(model, "fsdp2")
+    opt = make_optimizer(name, model)
+    train(wrapped, opt, data[:stop], rank, world)
+    dcp.save({"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)},
+             checkpoint_id=directory)
+    fresh = TinyBlock().double()  # other initial values: everything must come from the checkpoint
+    _wrap(fresh, "fsdp2")
+    fresh_opt = make_optimizer(name, fresh)
+    state = {"model": get_model_state_dict(fresh), "optim": get_optimizer_state_dict(fresh, fresh_opt)}
+    dcp.load(state, checkpoint_id=directory)
+    set_model_state_dict(fresh, state["model"])
+    set_optimizer_state_dict(fresh, fresh_opt, state["optim"])
+    train(fresh, fresh_opt, data[stop:], rank, world)
+    return {n: _full(p).detach().clone() for n, p in fresh.named_parameters()}
+
+
+def fsdp2_parameters(name: str) -> dict[str, torch.Tensor]:
+    import torch.distributed as dist
+
+    model = tiny_model()
+    wrapped = _wrap(model, "fsdp2")
+    train(wrapped, make_optimizer(name, model), batches(), dist.get_rank(), dist.get_world_size())
+    return {n: _full(p).detach().clone() for n, p in model.named_parameters()}
+
+
+def state_layouts(names: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    return {name: state_layout(name) for name in names}
+
+
+def dcp_round_trips(names: list[str], directory: str) -> dict[str, bool]:
+    """Per optimizer: a run resumed from a torch.distributed.checkpoint equals the uninterrupted run bit for bit."""
+    import os
+
+    out = {}
+    for name in names:
+        resumed = dcp_resume(name, os.path.join(directory, name))
+        straight = fsdp2_parameters(name)
+        out[name] = all(torch.equal(resumed[k], straight[k]) for k in straight)
+    return out
