@@ -314,10 +314,10 @@ def block_power_step(
     left: :math:`U = \operatorname{qr}(B (B^\top U_{prev}))`; right: :math:`U = \operatorname{qr}(B^\top (B U_{prev}))`.
     Both are one step of subspace iteration on :math:`BB^\top` (resp. :math:`B^\top B`).
     """
-    if side == "left":
-        Y = B @ (B.mT @ U_prev)
+    if side == "left":  # on FSDP2 shards the inner product is all-reduced (n × r), the outer one stays local
+        Y = B @ settle(B.mT @ U_prev)
     else:
-        Y = B.mT @ (B @ U_prev)
+        Y = settle(B.mT @ (B @ U_prev))
     U = orthonormalize(Y, compute_dtype=compute_dtype)
     if is_dtensor(U_prev) and U.placements != U_prev.placements:  # FSDP2: the new basis placed as the old one
         U = U.redistribute(placements=U_prev.placements)
@@ -377,13 +377,23 @@ def topk_indices(G: torch.Tensor, rank: int, side: str) -> torch.Tensor:
 
 def project_indices(G: torch.Tensor, idx: torch.Tensor, side: str) -> torch.Tensor:
     """The selected rows (left, ``[..., r, n]``) or columns (right, ``[..., m, r]``) of ``G``."""
+    if is_dtensor(G):
+        from ._sharded import as_local, project_indices_sharded
+
+        return project_indices_sharded(G, as_local(idx), side)
     if side == "left":
         return torch.gather(G, -2, idx.unsqueeze(-1).expand(*idx.shape, G.shape[-1]))
     return torch.gather(G, -1, idx.unsqueeze(-2).expand(*G.shape[:-1], idx.shape[-1]))
 
 
-def project_back_indices(R: torch.Tensor, idx: torch.Tensor, side: str, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    """Scatter selected rows/columns back into a zero tensor of the full ``shape``."""
+def project_back_indices(R: torch.Tensor, idx: torch.Tensor, side: str, shape: torch.Size | tuple[int, ...],
+                         like: torch.Tensor | None = None) -> torch.Tensor:
+    """Scatter selected rows/columns back into a zero tensor of the full ``shape`` (placed as the DTensor ``like``
+    on FSDP2 shards)."""
+    if is_dtensor(R) and like is not None:
+        from ._sharded import as_local, project_back_indices_sharded
+
+        return project_back_indices_sharded(R, as_local(idx), side, like)
     out = R.new_zeros(shape)
     if side == "left":
         return out.scatter(-2, idx.unsqueeze(-1).expand(*idx.shape, shape[-1]), R)

@@ -38,7 +38,7 @@ import torch
 
 from .distributed import is_dtensor, replicate_like
 
-__all__ = ["top_singular_pairs_sharded", "replicated", "as_local", "restore_placements", "gram_right_pairs", "fix_signs_sharded", "uses_gram"]
+__all__ = ["project_indices_sharded", "project_back_indices_sharded", "top_singular_pairs_sharded", "replicated", "as_local", "restore_placements", "gram_right_pairs", "fix_signs_sharded", "uses_gram"]
 
 
 def replicated(t: torch.Tensor) -> torch.Tensor:
@@ -131,3 +131,58 @@ def fix_signs_sharded(U: torch.Tensor, *others: torch.Tensor) -> tuple[Any, ...]
     ones = torch.ones(full.shape[:-2] + (1, full.shape[-1]), dtype=full.dtype, device=full.device)
     signs = fix_signs(full, ones)[1]  # the flips alone: fix_signs applies them to ``ones``
     return tuple(t * (replicate_like(t, signs) if is_dtensor(t) else signs) for t in (U, *others))
+
+
+def _row_range(t: torch.Tensor) -> tuple[int, int]:
+    """``(first row, row count)`` of this rank's shard of a DTensor sharded on dimension 0 of a 1-D mesh."""
+    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+
+    local_shape, offset = compute_local_shape_and_global_offset(t.shape, t.device_mesh, t.placements)
+    return int(offset[0]), int(local_shape[0])
+
+
+def _check_row_sharded(t: torch.Tensor, what: str) -> None:
+    from torch.distributed.tensor import Shard
+
+    if t.device_mesh.ndim != 1 or tuple(t.placements) != (Shard(0),) or t.dim() != 2:
+        raise NotImplementedError(f"{what}: index projections on DTensors support matrices sharded on their rows over "
+                                  f"a 1-D mesh (FSDP2), got placements {t.placements} of shape {tuple(t.shape)}")
+
+
+def project_indices_sharded(G: torch.Tensor, idx: torch.Tensor, side: str) -> torch.Tensor:
+    """:func:`algorithms._projection.project_indices` of a row-sharded DTensor ``G`` (plain ``idx``, the same on
+    every rank): selected columns stay row-sharded (no communication); selected rows are taken where they
+    live and all-reduced (``r × n``)."""
+    from torch.distributed.tensor import DTensor, Partial, Shard
+
+    _check_row_sharded(G, "project_indices")
+    local = G.to_local()
+    idx = idx.to(local.device)
+    if side == "right":
+        out = torch.gather(local, -1, idx.unsqueeze(-2).expand(local.shape[0], idx.shape[-1]))
+        return DTensor.from_local(out, G.device_mesh, [Shard(0)], run_check=False, shape=torch.Size((G.shape[0], idx.shape[-1])),
+                                  stride=(idx.shape[-1], 1))
+    first, count = _row_range(G)
+    mine = (idx >= first) & (idx < first + count)
+    out = local.new_zeros(idx.shape[-1], local.shape[-1])
+    out[mine] = local[idx[mine] - first]
+    partial = DTensor.from_local(out, G.device_mesh, [Partial()], run_check=False)
+    return replicated(partial)
+
+
+def project_back_indices_sharded(R: torch.Tensor, idx: torch.Tensor, side: str, like: torch.Tensor) -> torch.Tensor:
+    """:func:`algorithms._projection.project_back_indices` onto the rows of the row-sharded DTensor ``like``."""
+    from torch.distributed.tensor import DTensor
+
+    _check_row_sharded(like, "project_back_indices")
+    first, count = _row_range(like)
+    local_r = replicated(R).to_local() if side == "left" else R.to_local()
+    idx = idx.to(local_r.device)
+    out = local_r.new_zeros(count, like.shape[-1])
+    if side == "right":
+        out.scatter_(-1, idx.unsqueeze(-2).expand(count, idx.shape[-1]), local_r)
+    else:
+        mine = (idx >= first) & (idx < first + count)
+        out[idx[mine] - first] = local_r[mine]
+    return DTensor.from_local(out, like.device_mesh, like.placements, run_check=False, shape=like.shape,
+                              stride=like.stride())

@@ -212,25 +212,55 @@ def divide_by_subsets(numerator: torch.Tensor, denominator: torch.Tensor, layout
     if layout.num_subsets == 1 and is_dtensor(numerator) and numerator.dim() > batch_ndim:
         return numerator / denominator.reshape((*batch, *(1,) * (numerator.dim() - batch_ndim)))
     out = _subset_view(numerator, (*batch, *layout.view)) / denominator
-    out = out.reshape(numerator.shape)
-    if is_dtensor(numerator) and out.placements != numerator.placements:
-        out = out.redistribute(placements=numerator.placements)
-    return out
+    if is_dtensor(out):
+        return _subset_unview(out, numerator)
+    return out.reshape(numerator.shape)
+
+
+def _row_chunks_stay_local(t: torch.Tensor, shape: tuple[int, ...]) -> bool:
+    """Whether the ``[c, k]`` view (chunks of ``k`` consecutive entries, row-major) of a row-sharded DTensor keeps
+    every chunk on one rank: the rows divide evenly over the ranks and each rank's entries split into whole
+    chunks (so the view's even chunking over the ranks is the parameter's)."""
+    from torch.distributed.tensor import Shard
+
+    if t.device_mesh.ndim != 1 or tuple(t.placements) != (Shard(0),) or len(shape) != 2 or t.dim() < 1:
+        return False
+    rows, row_len = t.shape[0], math.prod(t.shape[1:])
+    c, k = shape
+    world = t.device_mesh.size()
+    return k > 0 and c * k == rows * row_len and rows % world == 0 and (rows // world * row_len) % k == 0
 
 
 def _subset_view(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """``t.reshape(shape)``; a DTensor sharded on a dimension the view does not keep is gathered first
-    (chunks of a flattened tensor cross the shards: integer subset sizes on FSDP2 shards)."""
+    """``t.reshape(shape)`` for DTensors too (FSDP2 shards): a view that keeps each rank's rows is taken locally;
+    one that does not (chunks across rows, uneven shards) gathers ``t`` first (README "Distributed training")."""
     if is_dtensor(t) and tuple(t.shape) != tuple(shape):
-        from torch.distributed.tensor import Shard
+        from torch.distributed.tensor import DTensor, Replicate, Shard
 
+        if _row_chunks_stay_local(t, shape):
+            local = t.to_local()
+            view = local.reshape(-1, shape[1])
+            return DTensor.from_local(view, t.device_mesh, [Shard(0)], run_check=False, shape=torch.Size(shape),
+                                      stride=(shape[1], 1))
         kept = all(not isinstance(pl, Shard) or (pl.dim < len(shape) and shape[:pl.dim + 1] == tuple(t.shape[:pl.dim + 1]))
                    for pl in t.placements)
         if not kept:
-            from torch.distributed.tensor import Replicate
-
             t = t.redistribute(placements=[Replicate()] * len(t.placements))
     return t.reshape(shape)
+
+
+def _subset_unview(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`_subset_view`: ``out`` back in the shape and placement of the DTensor ``like``."""
+    from torch.distributed.tensor import DTensor
+
+    if tuple(out.shape) == tuple(like.shape):
+        return out if out.placements == like.placements else out.redistribute(placements=like.placements)
+    if _row_chunks_stay_local(like, tuple(out.shape)) and tuple(out.placements) == tuple(like.placements):
+        local = out.to_local().reshape(-1, *like.shape[1:])
+        return DTensor.from_local(local, like.device_mesh, like.placements, run_check=False, shape=like.shape,
+                                  stride=like.stride())
+    out = out.reshape(like.shape)
+    return out if out.placements == like.placements else out.redistribute(placements=like.placements)
 
 
 def describe_param(optimizer, group: dict, index: int) -> str:

@@ -99,6 +99,9 @@ def _placements_for(p: torch.Tensor, shape: tuple[int, ...]) -> list[Any]:
     for placement in p.placements:
         if isinstance(placement, Shard) and placement.dim < len(shape) and shape[placement.dim] == p.shape[placement.dim]:
             out.append(Shard(placement.dim))
+        elif (isinstance(placement, Shard) and placement.dim == 0 and len(shape) == 2 and shape[1] == 1
+              and p.dim() >= 1 and p.shape[0] % p.device_mesh.size() == 0 and shape[0] % p.device_mesh.size() == 0):
+            out.append(Shard(0))  # a per-chunk state (subset norms) of evenly sharded rows: each rank's chunks
         else:
             out.append(Replicate())
     return out

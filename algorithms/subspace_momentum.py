@@ -178,11 +178,13 @@ def to_subspace(G: torch.Tensor, basis: torch.Tensor, side: str) -> torch.Tensor
     return project_indices(G, basis, side)
 
 
-def from_subspace(R: torch.Tensor, basis: torch.Tensor, side: str, shape: torch.Size) -> torch.Tensor:
-    """Lift subspace coordinates back to the full ``shape`` (:math:`P^\\top R`)."""
+def from_subspace(R: torch.Tensor, basis: torch.Tensor, side: str, shape: torch.Size | torch.Tensor) -> torch.Tensor:
+    """Lift subspace coordinates back to the full ``shape`` (:math:`P^\\top R`); ``shape`` may be the gradient
+    itself, whose placement an index lift then takes on FSDP2 shards."""
+    like = shape if isinstance(shape, torch.Tensor) else None
     if basis.is_floating_point():
         return project_back(R, basis, side)
-    return project_back_indices(R, basis, side, shape)
+    return project_back_indices(R, basis, side, like.shape if like is not None else shape, like=like)
 
 
 def build_basis(G: torch.Tensor, config: SubspaceConfig, generator: torch.Generator | None) -> torch.Tensor:
@@ -216,8 +218,8 @@ def subspace_momentum_update(
     r"""EMA update of the subspace momentum, in place; returns :math:`(P^\top m_t,\ (I - P^\top P) g_t)`."""
     low = to_subspace(grad, basis, side)
     exp_avg.mul_(beta1).add_(low, alpha=1 - beta1)
-    lifted = from_subspace(exp_avg, basis, side, grad.shape)
-    orthogonal = grad - from_subspace(low, basis, side, grad.shape)
+    lifted = from_subspace(exp_avg, basis, side, grad)
+    orthogonal = grad - from_subspace(low, basis, side, grad)
     return lifted, orthogonal
 
 
@@ -315,7 +317,7 @@ class SubspaceMomentumMixin:
         fresh = torch.zeros_like(to_subspace(grad, new_basis, config.side))
         if exp_avg is None or old_basis is None or old_basis.shape != new_basis.shape:
             return fresh  # first basis (or the rank changed through the group): start from zero
-        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad.shape, resolve(group, "refresh"))
+        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad, resolve(group, "refresh"))
         return moved.clone() if moved is exp_avg else moved
 
 

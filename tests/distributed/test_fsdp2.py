@@ -14,15 +14,23 @@ from verify.oracle.distributed import run_on_ranks
 from .workers import dcp_round_trips, reference_parameters, state_layouts, train_on_ranks
 
 NAMES = sorted(algorithms.REGISTRY)
+#: other paths on shards: integer subset sizes (chunks of the flattened rows, local where they stay on a rank,
+#: gathered where they cross ranks), the official variants (LAPACK's signs: the exact SVD gathers), the
+#: randomized range finder, LDAdam's power iteration from an exact first basis
+VARIANTS = ['adam_sn {"subset_size": -2}', 'adagrad_subset_norm {"subset_size": 3}', 'rmsprop_sn {"subset_size": 4}',
+            'galore_adamw {"variant": "official"}', 'fira_adamw {"variant": "official"}',
+            'subspace_momentum {"proj_type": "uniform"}', 'subspace_momentum {"proj_type": "topk"}',
+            'ldadam {"variant": "official"}', 'adarankgrad {"svd": "exact"}',
+            'adam_sn_sm {"subset_size": -2}']
 PROJECTED = ["adam_sn_sm", "adarankgrad", "fira_adamw", "galore_adamw", "ldadam", "subspace_momentum"]
 
 
 @pytest.fixture(scope="module")
 def fsdp2_results():
-    return run_on_ranks(train_on_ranks, NAMES, "fsdp2", nproc=2, timeout=240)
+    return run_on_ranks(train_on_ranks, NAMES + VARIANTS, "fsdp2", nproc=2, timeout=240)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + VARIANTS)
 def test_fsdp2_equals_the_single_process_run(fsdp2_results, name):
     result = fsdp2_results[name]
     assert "error" not in result, result.get("error")

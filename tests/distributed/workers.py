@@ -55,7 +55,11 @@ def settings(name: str) -> dict[str, Any]:
 
 
 def make_optimizer(name: str, model: nn.Module) -> torch.optim.Optimizer:
-    return algorithms.make(name, paper_param_groups(name, model), **settings(name))
+    """``name`` is a registry name, or ``"name json-kwargs"`` for settings other than the database's first input."""
+    import json
+
+    name, _, extra = name.partition(" ")
+    return algorithms.make(name, paper_param_groups(name, model), **{**settings(name), **json.loads(extra or "{}")})
 
 
 def train(model: nn.Module, opt: torch.optim.Optimizer, data, rank: int = 0, world: int = 1) -> None:
@@ -69,6 +73,7 @@ def train(model: nn.Module, opt: torch.optim.Optimizer, data, rank: int = 0, wor
 
 
 def reference_parameters(name: str) -> dict[str, torch.Tensor]:
+    """The single-process run of ``name`` (see :func:`make_optimizer`) on the whole batches."""
     model = tiny_model()
     train(model, make_optimizer(name, model), batches())
     return {n: p.detach().clone() for n, p in model.named_parameters()}
