@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["CommCounter", "SHAPES", "measure_on_ranks", "format_table", "main"]
+__all__ = ["CommCounter", "SHAPES", "measure_on_ranks", "measure_steps", "format_table", "main"]
 
 #: (name, shape) of the measured layer: square, tall and wide weights and a vector
 SHAPES = (("q_proj", (128, 128)), ("up_proj", (344, 128)), ("down_proj", (128, 344)), ("norm", (128,)))
@@ -103,7 +103,7 @@ def _settings(name: str) -> dict[str, Any]:
     return out
 
 
-def _measure(names: list[str], steps: int = 3) -> dict[str, Any]:
+def _measure(names: list[str], steps: int = 3, shapes=SHAPES) -> dict[str, Any]:
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import Shard, distribute_tensor
@@ -112,8 +112,8 @@ def _measure(names: list[str], steps: int = 3) -> dict[str, Any]:
 
     mesh = init_device_mesh("cpu", (dist.get_world_size(),))
     gen = torch.Generator().manual_seed(0)
-    full = {n: torch.randn(s, generator=gen) for n, s in SHAPES}
-    grads = [{n: torch.randn(s, generator=gen) for n, s in SHAPES} for _ in range(steps)]
+    full = {n: torch.randn(s, generator=gen) for n, s in shapes}
+    grads = [{n: torch.randn(s, generator=gen) for n, s in shapes} for _ in range(steps)]
     out: dict[str, Any] = {}
     for name in names:
         params = {n: torch.nn.Parameter(distribute_tensor(v, mesh, [Shard(0)], src_data_rank=None)) for n, v in full.items()}
@@ -128,6 +128,11 @@ def _measure(names: list[str], steps: int = 3) -> dict[str, Any]:
                              "bytes_by_op": dict(counter.bytes)})
         out[name] = {"settings": _settings(name), "steps": per_step}
     return out
+
+
+def measure_steps(names: list[str], steps: int = 3, shapes=SHAPES) -> dict[str, Any]:
+    """Per optimizer, the collectives of each of ``steps`` steps on ``shapes`` (run it on every rank)."""
+    return _measure(names, steps, shapes)
 
 
 def measure_on_ranks(names: list[str] | None = None, nproc: int = 2) -> dict[str, Any]:

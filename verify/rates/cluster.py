@@ -19,6 +19,9 @@ them; the driver (the ``verify rates`` process) is the only process that touches
 * a cell is the same function call whatever runs it (:func:`verify.rates.execute.run_cell`, one
   intra-op thread, the same allocator settings), so its row is bit-identical to the local pool's
   whatever the executor or the number of workers (tested).
+* each row records the provenance of the worker that computed it (its commit, versions, platform);
+  workers must run the same code as the driver for the rows to be the driver's grid (a cluster's
+  workers normally import the same checkout or image).
 * tasks are submitted most expensive first (Dask ``priority``); the progress bar is the local one.
 * a worker that dies has its task rerun on another worker by the scheduler (up to Dask's
   ``distributed.scheduler.allowed-failures``, 3 by default); past that the sweep stops with an error
@@ -89,9 +92,14 @@ def _single_threaded_worker() -> None:
 
 def compute_on_worker(cell: Cell, compute: Callable[[Cell], dict]) -> dict:
     """The task: one cell's row (the worker settings are applied again, so a worker that joined the
-    cluster without the plugin computes identically)."""
+    cluster without the plugin computes identically). The row's provenance (commit, versions, platform)
+    is the worker's: the code that computed it, not the driver's."""
+    from .store import provenance
+
     _single_threaded_worker()
-    return compute(cell)
+    row = compute(cell)
+    row.setdefault("provenance", provenance())
+    return row
 
 
 @contextlib.contextmanager
