@@ -57,5 +57,5 @@ def test_projected_methods_keep_their_state_sharded():
 def test_optimizer_state_round_trips_through_distributed_checkpoint(tmp_path):
     """AdaRankGrad is left out: its state's shape follows its adaptive rank, and DCP loads into tensors
     pre-allocated in the shapes of a fresh optimizer (README support table)."""
-    names = [n for n in PROJECTED if n != "adarankgrad"] + ["adam", "adam_sn", "mars_adamw", "lion", "adagrad_norm"]
+    names = [n for n in NAMES if n != "adarankgrad"]
     assert run_on_ranks(dcp_round_trips, names, str(tmp_path), nproc=2, timeout=300) == {n: True for n in names}

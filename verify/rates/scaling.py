@@ -4,11 +4,11 @@ wall time of a grid from its cells' measured times (the README's scaling table).
     python -m verify.rates.scaling --measure --write results/rates/scaling.json   # measure, then tabulate
     python -m verify.rates.scaling --table results/rates/scaling.json             # the table again
 
-**Overhead.** A sweep of ``n`` small cells (about a tenth of a second each) runs on each executor with
-the same number of workers, for two values of ``n``, and in this process one cell after the other (the
-baseline); each wall time is fitted as ``a + b·n``. ``a`` is the start-up (spawning the pool or starting
-the ``LocalCluster``, importing torch in the workers) and ``b·jobs − b₀`` (``b₀``: the baseline's slope)
-is what each cell costs on top of its computation: pickling, the task queue, the lock and the row write.
+**Overhead.** Sweeps of ``n`` cells that compute nothing (:func:`noop_row`: the executor's own work
+alone — pickling the cell, the task queue, the lock, writing the row) run on each executor with the
+same number of workers, for two values of ``n``; each wall time is fitted as ``a + b·n``. ``a`` is the
+start-up (spawning the pool or starting the ``LocalCluster``, importing torch in the workers) and
+``b·jobs`` the overhead a cell adds to its computation on a worker.
 
 **Expected wall time** of a grid on N workers: the cells are handed out most expensive first to the
 first free worker (what both executors do; the sweep orders by estimated cost, here by measured time),
@@ -46,7 +46,7 @@ def list_schedule(times: list[float], workers: int, *, overhead: float = 0.0) ->
 
 
 def bench_cells(n: int) -> list:
-    """``n`` distinct cells of a few hundredths of a second each (AdaGrad-Norm on a 4-d separable problem)."""
+    """``n`` distinct small cells (AdaGrad-Norm on a 4-d separable problem)."""
     from .spec import Cell
 
     return [Cell(key=f"bench/c{i}", algorithm="adagrad_norm", hyper={"b0": 1.0 + i, "eps": 0.0},
@@ -54,44 +54,42 @@ def bench_cells(n: int) -> list:
                  schedule={"kind": "constant", "eta": 0.5}, horizons=(64, 128), seeds=4) for i in range(n)]
 
 
-def _sweep_wall(executor: str, jobs: int, n: int) -> tuple[float, float]:
+def noop_row(cell) -> dict:
+    """A row computed by doing nothing: what is left of a sweep is the executor's own work per cell."""
+    return {"key": cell.key, "digest": cell.digest(), "spec": cell.spec(), "values": {}, "runs": [], "wall_time": 0.0}
+
+
+def _sweep_wall(executor: str, jobs: int, n: int) -> float:
     from .store import ResultStore
     from .sweep import run_cells
 
     cells = bench_cells(n)
     with tempfile.TemporaryDirectory() as tmp:
-        store = ResultStore(tmp)
         start = time.perf_counter()
-        run_cells(cells, store, jobs=jobs, progress=False, executor=executor)
-        wall = time.perf_counter() - start
-        mean_cell = statistics.fmean(r["wall_time"] for r in store.rows(cells).values())
-    return wall, mean_cell
+        run_cells(cells, ResultStore(tmp), jobs=jobs, progress=False, executor=executor, compute=noop_row)
+        return time.perf_counter() - start
 
 
-def measure_overhead(jobs: int = 2, counts: tuple[int, int] = (16, 64), repeats: int = 3) -> dict:
+def measure_overhead(jobs: int = 2, counts: tuple[int, int] = (100, 400), repeats: int = 3) -> dict:
     """Start-up and per-cell overhead of each executor on ``jobs`` workers (see the module docstring).
 
-    Each executor's wall time is fitted as ``a + b·n`` over the two cell counts; the per-cell overhead is
-    ``b·jobs − b₀``, where ``b₀`` is the slope of the same cells computed one after the other in this process
-    (``jobs=1``: no pool, no pickling, no queue), so what is left is what the executor adds to each cell.
-    Medians over ``repeats`` (the executors alternate, so a busy period of the machine hits all of them).
+    Each executor's wall time for ``n`` cells that compute nothing (:func:`noop_row`) is fitted as
+    ``a + b·n`` over the two cell counts; ``b·jobs`` is what a cell costs a worker on top of its
+    computation, ``a`` the start-up. Medians over ``repeats`` (the executors alternate, so a busy
+    period of the shared machine hits both).
     """
-    modes = {"in-process": ("local", 1), "local": ("local", jobs), "dask": ("dask", jobs)}
-    fits: dict[str, list[dict]] = {m: [] for m in modes}
+    fits: dict[str, list[dict]] = {"local": [], "dask": []}
     for _ in range(repeats):
-        for mode, (executor, workers) in modes.items():
-            (w1, c1), (w2, c2) = (_sweep_wall(executor, workers, n) for n in counts)
-            fits[mode].append({"startup_s": w1 - (w2 - w1) / (counts[1] - counts[0]) * counts[0],
-                               "slope_s": (w2 - w1) / (counts[1] - counts[0]), "walls_s": [w1, w2],
-                               "mean_cell_s": (c1 + c2) / 2})
-    base = [f["slope_s"] for f in fits["in-process"]]
-    out = {"jobs": jobs, "counts": list(counts), "repeats": repeats, "executors": {}, "in_process": fits["in-process"]}
-    for mode in ("local", "dask"):
-        per_cell = [f["slope_s"] * jobs - b for f, b in zip(fits[mode], base)]
-        out["executors"][mode] = {"startup_s": statistics.median(f["startup_s"] for f in fits[mode]),
-                                  "per_cell_overhead_s": statistics.median(per_cell),
-                                  "mean_cell_s": statistics.median(f["mean_cell_s"] for f in fits[mode]),
-                                  "runs": fits[mode], "per_cell_overhead_runs_s": per_cell}
+        for executor in fits:
+            w1, w2 = (_sweep_wall(executor, jobs, n) for n in counts)
+            slope = (w2 - w1) / (counts[1] - counts[0])
+            fits[executor].append({"startup_s": w1 - slope * counts[0], "per_cell_overhead_s": slope * jobs,
+                                   "walls_s": [w1, w2]})
+    out = {"jobs": jobs, "counts": list(counts), "repeats": repeats, "executors": {}}
+    for executor, runs in fits.items():
+        out["executors"][executor] = {"startup_s": statistics.median(f["startup_s"] for f in runs),
+                                      "per_cell_overhead_s": statistics.median(f["per_cell_overhead_s"] for f in runs),
+                                      "runs": runs}
     return out
 
 
@@ -173,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         result["grids"][grid] = {"cells": len(times), "total_s": sum(times), "longest_s": max(times), "source": source,
                                  "rows": scaling_rows(times, overhead)}
     for executor, o in overhead["executors"].items():
-        print(f"{executor}: start-up {o['startup_s']:.2f}s, per-cell overhead {o['per_cell_overhead_s'] * 1e3:.0f} ms "
-              f"(cells of {o['mean_cell_s'] * 1e3:.0f} ms, {args.jobs} workers)")
+        print(f"{executor}: start-up {o['startup_s']:.2f}s, per-cell overhead {o['per_cell_overhead_s'] * 1e3:.1f} ms "
+              f"({args.jobs} workers)")
     print(format_table(result))
     if args.write:
         Path(args.write).write_text(json.dumps(result, indent=1) + "\n")
