@@ -232,7 +232,25 @@ class MemoryCell:
     statement: str
     ratio: bool = False
     tolerance: float = 0.0
+    #: a [D] value computed from numbers the papers print without their accounting (e.g. a difference of
+    #: two tables): a mismatch is reported, like a printed cell's
+    from_printed: bool = False
     claimed: float | None = None  #: a ratio cell's claimed value when it is not the printed one
+
+
+#: why a memory-table cell that no accounting reproduces is reported, not asserted
+UNSTATED_ACCOUNTING = ("the paper prints the number but not how it was counted (units, which tensors, which parameter "
+                       "count); a mismatch is shown with its explanation, not judged as the paper being wrong")
+
+
+def _printed_table_mismatch(spec: "MemoryCell") -> dict[str, Any]:
+    """A number printed in a paper's table ([P]) whose accounting the paper does not state: a mismatch is
+    reported. A derived value ([D], [V], [M]: our own arithmetic on stated quantities) stays asserted."""
+    from verify.verdicts import parse_tag
+
+    if parse_tag(spec.provenance).code == "P" or spec.from_printed:
+        return {"assess": False, "not_assessed_because": UNSTATED_ACCOUNTING}
+    return {}
 
 
 def _memory_outcome(spec: MemoryCell, cell: Mapping[str, Any]) -> Outcome:
@@ -251,15 +269,17 @@ def _memory_outcome(spec: MemoryCell, cell: Mapping[str, Any]) -> Outcome:
         value = _finite("ratio", ours.get("ratio"), f"memory cell {spec.model}/{spec.entry}")
         numbers.update(claimed=claimed, measured=value)
         ok = abs(value - claimed) <= spec.tolerance
-        return Outcome("PASS" if ok else "FAIL", f"ratio {fmt(value, 6)} {'within' if ok else 'outside'} "
-                       f"{fmt(spec.tolerance)} of {fmt(claimed)}", numbers)
+        if ok:
+            return Outcome("PASS", f"ratio {fmt(value, 6)} within {fmt(spec.tolerance)} of {fmt(claimed)}", numbers)
+        return Outcome("FAIL", f"ratio {fmt(value, 6)} outside {fmt(spec.tolerance)} of {fmt(claimed)}", numbers,
+                       **_printed_table_mismatch(spec))
     verdict = cell.get("verdict")
     matches = cell.get("matches") or []
     if verdict == "match" and matches and all(m in ours for m in matches):
         return Outcome("PASS", str(cell.get("reason")), numbers)
     if verdict == "mismatch" and not matches:
         return Outcome("FAIL", f"not reproduced by any accounting tried (GB or GiB, with or without projectors); "
-                       f"explained: {cell.get('reason')}", numbers)
+                       f"explained: {cell.get('reason')}", numbers, **_printed_table_mismatch(spec))
     raise MissingResult(f"memory cell {spec.model}/{spec.entry}: verdict {verdict!r} with matches {matches}")
 
 

@@ -42,7 +42,7 @@ MEMORY = memory_cell_claims(PAPER, PREFIX, [
       for entry, value in (("full rank", full), ("Fira (= GaLore)", fira))),
     *(MemoryCell("Fira Table 3 − GaLore Table 2", model, entry, value, _DIFF, "D",
                  f"Fira's Table 3 exceeds GaLore's Table 2 by the BF16 gradients (Fira: GaLore's table omitted "
-                 f"them): {value} G at {model_label(model)} ({entry}).")
+                 f"them): {value} G at {model_label(model)} ({entry}).", from_printed=True)
       for model, value in (("llama-60m", 0.12), ("llama-130m", 0.25), ("llama-350m", 0.68), ("llama-1b", 2.6))
       for entry in ("full rank", "GaLore")),
 ])

@@ -16,9 +16,10 @@ def test_committed_results():
                 "galore.code.galore_adamw/svd", "galore.code.galore_adamw/square_side",
                 "galore.memory.galore-table-6b.llama-60m.full-rank", "galore.memory.gpu-state-equals-formula"):
         assert got[key]["verdict"] == "PASS" and got[key]["asserted"], got[key]
-    # the printed GaLore totals are not reproduced by any accounting (GaLore issue #67): asserted FAILs, explained
+    # the printed GaLore totals are not reproduced by any accounting (GaLore issue #67): reported INCONSISTENT,
+    # explained (the paper does not state how it counted)
     cell = got["galore.memory.galore-table-2.llama-60m.galore"]
-    assert cell["verdict"] == "FAIL" and "explained" in cell["reason"]
+    assert cell["verdict"] == "INCONSISTENT" and not cell["asserted"] and "explained" in cell["reason"]
     assert got["galore.rate.galore_adamw/rows-floor"]["verdict"] == "CONSISTENT"  # [S]: reported
     assert got["galore.not-checked.7b-24gb"]["verdict"] == "INCONCLUSIVE"
 
@@ -31,9 +32,11 @@ def test_a_failed_rate_verdict_is_reported_inconsistent(planted):
     assert out["verdict"] == "INCONSISTENT" and not out["asserted"]
 
 
-def test_a_memory_cell_that_does_not_match_fails(planted):
+def test_a_memory_cell_that_does_not_match_is_reported_inconsistent(planted):
+    # a printed table value whose accounting the paper does not state: reported, never passed
     planted.memory_cell("GaLore Table 6b", "llama-60m", "full rank", verdict="mismatch", matches=[])
-    assert claim_result("galore.memory.galore-table-6b.llama-60m.full-rank")["verdict"] == "FAIL"
+    out = claim_result("galore.memory.galore-table-6b.llama-60m.full-rank")
+    assert out["verdict"] == "INCONSISTENT" and not out["asserted"] and "not how it was counted" in out["reason"]
 
 
 def test_a_memory_cell_with_nan_is_an_error(planted):

@@ -51,3 +51,13 @@ def test_too_few_seeds_do_not_meet_the_bar(tmp_path):
 
 def test_no_runs_is_an_error(tmp_path):
     assert main([str(tmp_path)]) == 2
+
+
+def test_the_reference_run_decides_what_is_asserted(tmp_path):
+    for m in range(1, 60):
+        _write(tmp_path, m, {"powered": "PASS", "unpowered": "INCONCLUSIVE"})
+    ref = tmp_path / "reference.json"
+    ref.write_text(json.dumps({"results": [{"key": "powered", "asserted": True}, {"key": "unpowered", "asserted": False}]}))
+    report = tally(tmp_path, reference=ref)
+    assert report["below_bar"] == [] and not report["checks"]["unpowered"]["asserted"]
+    assert tally(tmp_path)["below_bar"] == ["unpowered"]

@@ -3,7 +3,8 @@ the grid is rerun with other master seeds (disjoint noise streams, another probl
 bootstrap reseeded).
 
     for m in $(seq 1 59); do verify rates --quick --asserted-only --master-seed $m --out DIR; done
-    python -m verify.rates.false_alarms DIR --grid quick --write results/rates/quick/false_alarms.json
+    python -m verify.rates.false_alarms DIR --grid quick --reference results/rates/quick/verdicts.json \
+        --write results/rates/quick/false_alarms.json
 
 Reads ``DIR/<grid>/master-<m>/verdicts.json`` (:func:`verify.rates.sweep.results_dir`) for every master seed
 present and counts, per asserted check, the verdicts. The bar: every run PASSes. With n passes out of
@@ -47,8 +48,12 @@ def _master_dirs(root: Path, grid: str) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def tally(root: str | Path, grid: str = "quick", required: int = REQUIRED_RUNS) -> dict:
-    """Per-check verdict counts over the master-seed runs under ``root`` (every ``master-<m>`` present)."""
+def tally(root: str | Path, grid: str = "quick", required: int = REQUIRED_RUNS, reference: str | Path | None = None) -> dict:
+    """Per-check verdict counts over the master-seed runs under ``root`` (every ``master-<m>`` present).
+
+    ``reference``: a verdicts.json whose asserted checks define the asserted set (the committed run with
+    measured power; the reruns skip the power alternatives, so there every assertable check still shows
+    as asserted, including those the power run reports)."""
     counts: dict[str, Counter] = defaultdict(Counter)
     asserted: dict[str, bool] = {}
     used = []
@@ -57,6 +62,9 @@ def tally(root: str | Path, grid: str = "quick", required: int = REQUIRED_RUNS) 
         for row in json.loads(path.read_text())["results"]:
             counts[row["key"]][row["verdict"]] += 1
             asserted[row["key"]] = asserted.get(row["key"], False) or bool(row["asserted"])
+    if reference is not None:
+        ref = {r["key"]: bool(r["asserted"]) for r in json.loads(Path(reference).read_text())["results"]}
+        asserted = {k: ref.get(k, False) for k in asserted}
     checks = {}
     for key in sorted(counts):
         c = counts[key]
@@ -79,9 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("root", help="the --out directory of the master-seed runs")
     ap.add_argument("--grid", default="quick", choices=("quick", "full"))
     ap.add_argument("--required", type=int, default=REQUIRED_RUNS, help="runs needed per check (default 59)")
+    ap.add_argument("--reference", help="verdicts.json whose asserted checks are tallied as asserted (the committed "
+                                        "run with measured power)")
     ap.add_argument("--write", help="write the tally as JSON here")
     args = ap.parse_args(argv)
-    report = tally(args.root, args.grid, args.required)
+    report = tally(args.root, args.grid, args.required, args.reference)
+    if args.reference:
+        report["reference"] = args.reference
     if not report["master_seeds"]:
         print(f"error: no {args.root}/{args.grid}/master-*/verdicts.json found", file=sys.stderr)
         return 2
