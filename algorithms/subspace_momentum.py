@@ -199,7 +199,8 @@ def build_basis(G: torch.Tensor, config: SubspaceConfig, generator: torch.Genera
 
 
 def transfer_momentum(
-    exp_avg: torch.Tensor, old_basis: torch.Tensor, new_basis: torch.Tensor, side: str, shape: torch.Size, rule: str
+    exp_avg: torch.Tensor, old_basis: torch.Tensor, new_basis: torch.Tensor, side: str, shape: torch.Size | torch.Tensor,
+    rule: str,
 ) -> torch.Tensor:
     """The momentum to use at a refresh step, *before* the step's EMA update (see the refresh table).
 
