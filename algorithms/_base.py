@@ -80,6 +80,7 @@ from torch.optim import Optimizer
 
 from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
 from ._validation import check_choice, check_int
+from .grouping import Routing
 
 __all__ = [
     "ReferenceOptimizer",
@@ -129,11 +130,14 @@ class ReferenceOptimizer(Optimizer):
     ``registry_name``  name in :data:`algorithms.REGISTRY`
     ``paper``          citation, e.g. ``"arXiv 2411.07120"``
     ``variants``       the accepted ``variant=`` values (``"paper"`` first)
+    ``paper_routing``  how the paper routed a model's parameters (:class:`algorithms.grouping.Routing`;
+                       default: one group), read by :func:`algorithms.grouping.paper_param_groups`
     """
 
     registry_name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     variants: ClassVar[tuple[str, ...]] = ("paper",)
+    paper_routing: ClassVar[Routing] = Routing()
     supports_complex: ClassVar[bool] = False
     supports_batch_dims: ClassVar[bool] = True
     #: state keys kept on the host (CPU) whatever the parameter's device

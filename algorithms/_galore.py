@@ -74,7 +74,6 @@ __all__ = [
     "decay_before",
     "decay_after",
     "SubspaceAdamWBase",
-    "lowrank_param_groups",
 ]
 
 VARIANTS = ("paper", "official")
@@ -305,11 +304,3 @@ class SubspaceAdamWBase(ReferenceOptimizer):
 
     def _projected_step(self, p, grad, R, state, group, side: str) -> None:
         raise NotImplementedError
-
-
-def lowrank_param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """GaLore/Fira grouping: attention and MLP ``nn.Linear`` weights low-rank (with ``lowrank_hyper``),
-    embeddings, ``lm_head``, norms and biases dense (``lowrank=False``)."""
-    from .grouping import param_groups
-
-    return param_groups(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

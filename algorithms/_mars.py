@@ -114,6 +114,7 @@ import torch
 from ._base import ReferenceOptimizer, all_finite
 from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
 from .adam import adam_update
+from .grouping import Routing
 
 __all__ = [
     "VARIANTS",
@@ -304,6 +305,10 @@ class MarsOptimizerBase(ReferenceOptimizer):
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
+    #: the authors' training code routes inside the optimizer: exactly-2-D tensors MARS (the embedding and
+    #: lm_head included), everything else the AdamW fallback (``optimize_1d=False``, ``routing="official"``)
+    paper_routing = Routing("single", method={"optimize_1d": False},
+                            source="MARS training code: 2-D tensors MARS, the rest AdamW, inside the optimizer")
     #: constructor arguments left as ``None`` resolve to these, per variant
     VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
     beta_fields: ClassVar[tuple[tuple[str, str, int | None], ...]] = (("beta1", "betas", 0), ("beta2", "betas", 1))

@@ -65,8 +65,12 @@ from functools import lru_cache
 import torch
 
 from ._validation import check_choice
+from .grouping import Routing
 
 __all__ = [
+    "PAPER",
+    "ROUTING_SOURCE",
+    "SN_ROUTING",
     "SUBSET_RULES",
     "SUBSET_FALLBACKS",
     "SubsetLayout",
@@ -81,6 +85,15 @@ __all__ = [
     "apply_fallback_policy",
     "param_layout",
 ]
+
+#: the SN-SM paper (every Subset-Norm / Subspace-Momentum optimizer cites it)
+PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
+#: the LLaMA routing of the SN-SM experiments (the authors' ``get_optimizer.py``): every ``nn.Linear`` weight,
+#: ``lm_head`` included, in the method's group; the embedding and the norms in the dense group
+ROUTING_SOURCE = "SN-SM LLaMA experiments: every nn.Linear weight (lm_head included) SN(+SM); the rest dense"
+#: Subset-Norm alone (AdamSN, RMSPropSN, AdaGrad-SN): heuristic subsets on the linear weights, coordinate-wise elsewhere
+SN_ROUTING = Routing("all_linear", method={"subset_size": "heuristics"}, dense={"subset_size": "coordinate"},
+                     source=ROUTING_SOURCE)
 
 SUBSET_RULES = ("heuristics", "coordinate", "norm")
 SUBSET_FALLBACKS = ("warn", "raise", "allow")

@@ -66,6 +66,8 @@ import torch
 from ._base import ReferenceOptimizer, batch_shape
 from ._registry import register
 from ._subsets import (
+    PAPER,
+    SN_ROUTING,
     SUBSET_FALLBACKS,
     SubsetLayout,
     apply_fallback_policy,
@@ -78,7 +80,6 @@ from ._validation import check_choice, check_nonnegative
 
 __all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update", "ADAGRAD_VARIANT_DEFAULTS"]
 
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 
 #: per variant, the defaults of the arguments left as ``None``
 ADAGRAD_VARIANT_DEFAULTS = {
@@ -170,6 +171,7 @@ class AdagradFamily(ReferenceOptimizer):
 @register("adagrad_subset_norm")
 class AdagradSubsetNorm(AdagradFamily):
     __doc__ = __doc__
+    paper_routing = SN_ROUTING
 
     def __init__(
         self,

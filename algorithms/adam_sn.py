@@ -80,6 +80,8 @@ import torch
 from ._base import ReferenceOptimizer, batch_shape
 from ._registry import register
 from ._subsets import (
+    PAPER,
+    SN_ROUTING,
     SUBSET_FALLBACKS,
     SubsetLayout,
     apply_fallback_policy,
@@ -101,7 +103,6 @@ __all__ = [
     "ZeroStepWarning",
 ]
 
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 EPS_PLACEMENTS = ("torch", "hf")
 SN_VARIANT_DEFAULTS = {"paper": {"eps_placement": "torch"}, "official": {"eps_placement": "hf"}}
 
@@ -213,6 +214,7 @@ def check_betas(betas: Any) -> tuple[float, float]:
 class AdamSN(ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = SN_ROUTING
     variants = ("paper", "official")
 
     def __init__(

@@ -32,7 +32,8 @@ Routing: a parameter gets SN + SM when its group has ``lowrank=True`` (the defau
 shape is a non-empty matrix; every other parameter (embeddings and norms put in a
 ``lowrank=False`` group, and 0-D, 1-D, N-D or zero-size tensors) takes plain Adam with the same
 conventions (the authors' code: full EMA momentum and a coordinate-wise second moment, HF ε,
-weight decay after the update). :func:`param_groups` splits an ``nn.Module`` the way the paper did:
+weight decay after the update). The class declares the paper's split (``paper_routing``, applied by
+:func:`algorithms.grouping.paper_param_groups`):
 every ``nn.Linear`` weight, **including** ``lm_head``, gets SN + SM; everything else Adam.
 
 Variants (``variant="paper"|"official"``; each item is also an explicit argument):
@@ -98,7 +99,7 @@ import torch.nn as nn
 from ._base import ReferenceOptimizer, batch_shape
 from ._lowrank import uses_projection
 from ._registry import register
-from ._subsets import apply_fallback_policy, param_layout
+from ._subsets import PAPER, ROUTING_SOURCE, apply_fallback_policy, param_layout
 from .adam_sn import (
     SN_VARIANT_DEFAULTS,
     adam_sn_update,
@@ -108,27 +109,19 @@ from .adam_sn import (
     sn_second_moment_update,
     validate_sn_adam_group,
 )
-from .grouping import param_groups as split_into_groups
-from .subspace_momentum import PAPER, SubspaceMomentumMixin, combine_numerator, resolve
+from .grouping import Routing
+from .subspace_momentum import SubspaceMomentumMixin, combine_numerator, resolve
 from ._validation import check_choice
 
-__all__ = ["AdamSNSM", "param_groups"]
-
-
-def param_groups(model: nn.Module, *, dense: dict[str, Any] | None = None, **snsm: Any) -> list[dict[str, Any]]:
-    """The paper's split of ``model``: every ``nn.Linear`` weight (``lm_head`` included) → SN + SM with the
-    options ``snsm`` (e.g. ``rank``, ``update_proj_gap``, ``subset_size``); everything else (embeddings,
-    norms, biases) → Adam (``lowrank=False``, plus the options ``dense``). Groups carry ``param_names``.
-
-    ``opt = AdamSNSM(param_groups(model, rank=512, update_proj_gap=200), lr=5e-2)``
-    """
-    return split_into_groups(model, "all_linear", lowrank={**snsm, "lowrank": True}, dense={**(dense or {}), "lowrank": False})
+__all__ = ["AdamSNSM"]
 
 
 @register("adam_sn_sm")
 class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = Routing("all_linear", method={"subset_size": "heuristics"}, dense={"lowrank": False},
+                            rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
 
     def __init__(

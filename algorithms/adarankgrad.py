@@ -149,6 +149,7 @@ from ._projection import (
     top_singular_pairs,
 )
 from ._registry import register
+from .grouping import Routing
 from ._validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
 from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
 
@@ -165,7 +166,6 @@ __all__ = [
     "transform_first_moment",
     "transform_second_moment",
     "adarankgrad_update",
-    "param_groups",
 ]
 
 RANK_RULES = ("energy", "relative_residual", "residual_energy")
@@ -315,6 +315,8 @@ def adarankgrad_update(
 class AdaRankGrad(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Refael et al., ICLR 2025, arXiv 2410.17881 (no official code; algorithm reconstructed, unverified)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="max_rank",
+                            source="assumed to follow GaLore (no official code; unverified)")
     variants: ClassVar[tuple[str, ...]] = ("paper",)
     supports_batch_dims: ClassVar[bool] = False
     host_state_keys: ClassVar[frozenset[str]] = ReferenceOptimizer.host_state_keys | {"subspace_step", "refresh_log"}
@@ -563,15 +565,3 @@ class AdaRankGrad(ReferenceOptimizer):
                 "peak_state_elements": max(trace) * per_rank,
             }
         return out
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """GaLore's split of ``model`` (assumed for AdaRankGrad; unverified): attention/MLP ``nn.Linear``
-    weights adaptive low-rank (with the given group options, e.g. ``max_rank=128``); embeddings,
-    ``lm_head``, norms and biases dense AdamW (``lowrank=False``)::
-
-        opt = AdaRankGrad(param_groups(model, max_rank=64, subspace_tol=1e-3), lr=1e-3)
-    """
-    from .grouping import param_groups as split
-
-    return split(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

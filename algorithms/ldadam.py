@@ -161,6 +161,7 @@ from ._projection import (
     top_singular_basis,
 )
 from ._registry import register
+from .grouping import Routing
 from ._validation import check_beta, check_bool, check_choice, check_int
 from .adam import adam_direction, validate_adam_hyper
 
@@ -176,7 +177,6 @@ __all__ = [
     "rotate_coordinates",
     "transfer_second_moment",
     "error_feedback_residual",
-    "param_groups",
 ]
 
 VARIANTS = ("paper", "official")
@@ -370,6 +370,8 @@ def ldadam_update(
 class LDAdam(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Robert et al., ICLR 2025, arXiv 2410.16103 (algorithm box unverified; rule from the code @ f3c5daf)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="rank",
+                            source="the LDAdam scripts (GaLore's torchrun_main.py): attention/MLP matrices low-rank")
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
     def __init__(
@@ -480,15 +482,3 @@ class LDAdam(ReferenceOptimizer):
         state["basis"], state["exp_avg"], state["exp_avg_sq"] = basis, m, v
         if e is not None:
             state["error_buffer"] = e
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """The LDAdam scripts' split of ``model``: attention/MLP ``nn.Linear`` weights low-rank (with the given
-    group options, e.g. ``rank=8, rho=0.908``); embeddings, ``lm_head``, norms and biases dense AdamW
-    (``lowrank=False``)::
-
-        opt = LDAdam(param_groups(model, rank=8), lr=1e-3)
-    """
-    from .grouping import param_groups as split
-
-    return split(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

@@ -127,8 +127,9 @@ from ._projection import (
     validate_rank,
 )
 from ._registry import register
-from ._subsets import describe_param
+from ._subsets import PAPER, ROUTING_SOURCE, describe_param
 from ._validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
+from .grouping import Routing
 from .sgd import sgd_update
 
 __all__ = [
@@ -146,7 +147,6 @@ __all__ = [
     "combine_numerator",
 ]
 
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 PROJ_TYPES = ("svd", "uniform", "topk")
 REFRESH_RULES = ("reset", "carry", "overlap", "official")
 RANK_OVERFLOW = ("raise", "truncate")
@@ -324,6 +324,7 @@ class SubspaceMomentumMixin:
 class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = Routing("all_linear", dense={"lowrank": False}, rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
 
     def __init__(

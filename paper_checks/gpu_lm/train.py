@@ -28,7 +28,7 @@ import time
 import torch
 
 from .data import HMMLanguage, HMMSpec
-from .model import Llama, LlamaConfig
+from synthetic.llama import Llama, LlamaConfig
 from .recipes import RECIPES, build_optimizer
 
 TINY = LlamaConfig(dim=64, layers=2, heads=4, ffn=176)

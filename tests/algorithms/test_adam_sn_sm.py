@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 import algorithms
-from algorithms.adam_sn_sm import param_groups
+from algorithms.grouping import paper_param_groups
 
 from ..helpers import max_rel_err
 from .test_subspace_momentum import M, N, grads_for, pinned_right_basis, x_start
@@ -179,9 +179,10 @@ class TinyLlama(nn.Module):
 
 def test_param_groups_put_every_linear_weight_including_lm_head_in_sn_sm():
     model = TinyLlama()
-    groups = param_groups(model, rank=2, update_proj_gap=3)
+    groups = paper_param_groups("adam_sn_sm", model, rank=2, update_proj_gap=3)
     snsm, dense = groups
-    assert snsm["lowrank"] is True and dense["lowrank"] is False and snsm["rank"] == 2
+    assert snsm.get("lowrank", True) is True and dense["lowrank"] is False and snsm["rank"] == 2
+    assert snsm["subset_size"] == "heuristics"
     assert "lm_head.weight" in snsm["param_names"]
     assert all(n.endswith("weight") and "norm" not in n and "embed" not in n for n in snsm["param_names"])
     assert set(dense["param_names"]) == {"embed_tokens.weight", "layers.0.input_layernorm.weight",
@@ -194,7 +195,7 @@ def test_state_memory_matches_the_formula_on_a_llama_shaped_model():
     torch.manual_seed(0)
     model = TinyLlama().double()
     r = 3
-    opt = algorithms.make("adam_sn_sm", param_groups(model, rank=r, update_proj_gap=5), lr=1e-2)
+    opt = algorithms.make("adam_sn_sm", paper_param_groups("adam_sn_sm", model, rank=r, update_proj_gap=5), lr=1e-2)
     ids = torch.randint(0, 11, (2, 5))
     for _ in range(2):
         opt.zero_grad()

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 import algorithms
+from algorithms.grouping import paper_param_groups
 from algorithms import adarankgrad as A
 
 from ..helpers import max_rel_err
@@ -381,7 +382,7 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper():
     model = TinyLM().double()
-    groups = A.param_groups(model, max_rank=4)
+    groups = paper_param_groups("adarankgrad", model, max_rank=4)
     assert groups[0]["param_names"] == ["attn.weight", "mlp.weight"] and groups[0]["max_rank"] == 4
     assert groups[1]["lowrank"] is False and "lm_head.weight" in groups[1]["param_names"]
     opt = algorithms.make("adarankgrad", groups, lr=1e-2)

@@ -9,7 +9,8 @@ import torch.nn as nn
 
 import algorithms
 from algorithms import _galore
-from algorithms.galore_adamw import GaLoreAdamW, param_groups
+from algorithms.galore_adamw import GaLoreAdamW
+from algorithms.grouping import paper_param_groups
 
 from ..helpers import max_rel_err
 
@@ -348,7 +349,7 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper_uses_the_papers_split():
     model = TinyLM().double()
-    groups = param_groups(model, rank=2, update_proj_gap=5)
+    groups = paper_param_groups("galore_adamw", model, rank=2, update_proj_gap=5)
     low, dense = groups
     assert low["param_names"] == ["attn.weight", "mlp.weight"] and low["rank"] == 2
     assert dense["lowrank"] is False and "lm_head.weight" in dense["param_names"]

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 import algorithms
+from algorithms.grouping import paper_param_groups
 from algorithms import ldadam as L
 from algorithms._projection import project_back
 
@@ -379,7 +380,7 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper_uses_the_papers_split():
     model = TinyLM().double()
-    groups = L.param_groups(model, rank=4)
+    groups = paper_param_groups("ldadam", model, rank=4)
     low, dense = groups
     assert low["param_names"] == ["block.attn.weight", "block.mlp.weight"] and low["rank"] == 4
     assert set(dense["param_names"]) == {"embed.weight", "block.mlp.bias", "block.norm.weight", "block.norm.bias", "lm_head.weight"}

@@ -43,7 +43,7 @@ basis next to the old one); :meth:`ParamMemory.transient_elements` is the larger
 Kind ``"held_transient"`` is alive through the whole group's step for every parameter at once (MARS's
 :math:`c_t` under the global-norm clip); :func:`group_transient` adds those up for a group.
 Replacing a state tensor by a new one (LDAdam every step) counts the new tensor as transient until the
-old one is freed. They are predictions for paper_checks/gpu_memory.py, checked on CPU against
+old one is freed. They are predictions for verify/memory/gpu.py, checked on CPU against
 :mod:`verify.memory.transient` (results/memory/cpu_transients.json), not asserted exactly: decomposition
 workspaces allocated inside LAPACK/cuSOLVER kernels are not modelled.
 """
