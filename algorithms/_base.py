@@ -79,7 +79,7 @@ import torch
 from torch.optim import Optimizer
 
 from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
-from ._validation import check_choice, check_int
+from .validation import check_choice, check_int
 from .grouping import Routing
 
 __all__ = [

@@ -54,8 +54,8 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
-from ._projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
-from ._validation import check_bool, check_choice, check_int, check_positive
+from .projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
+from .validation import check_bool, check_choice, check_int, check_positive
 from .adam import adam_direction, bias_corrections, validate_adam_hyper
 
 __all__ = [
@@ -104,7 +104,7 @@ def resolve_side(m: int, n: int, proj_side: str, square_side: str) -> str:
 def subspace_basis(G: torch.Tensor, rank: int, side: str, variant: str) -> torch.Tensor:
     """Top-``rank`` singular basis ``[..., d, r]`` of the raw gradient, with the variant's SVD settings.
 
-    A problem whose gradient holds NaN gets a NaN basis (see :mod:`algorithms._projection`), so a
+    A problem whose gradient holds NaN gets a NaN basis (see :mod:`algorithms.projection`), so a
     non-finite gradient propagates into the parameter as in ``torch.optim`` (``nonfinite="ignore"``).
     """
     settings = svd_settings(variant)

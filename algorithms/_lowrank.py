@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from ._projection import validate_rank
-from ._validation import check_bool
+from .projection import validate_rank
+from .validation import check_bool
 from .adam import adam_update
 
 __all__ = [

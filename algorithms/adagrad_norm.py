@@ -56,8 +56,8 @@ import torch
 
 from ._base import batch_shape
 from ._registry import register
-from ._subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
-from ._validation import check_choice
+from .subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
+from .validation import check_choice
 from .adagrad_subset_norm import ADAGRAD_VARIANT_DEFAULTS, AdagradFamily, resolved
 
 __all__ = ["AdagradNorm", "adagrad_norm_group_update", "SCOPES"]

@@ -32,7 +32,7 @@ Exact reductions (tested in float64 to round-off): ``subset_size=1`` ≡ ``adagr
 ``torch.optim.Adagrad(lr, initial_accumulator_value=b0**2, eps=eps)``; one subset
 (``subset_size="norm"``, or any integer ≥ numel) ≡ ``adagrad_norm(scope="tensor")``.
 
-Subsets and shapes: ``subset_size`` follows :mod:`algorithms._subsets` (``"heuristics"`` = slices
+Subsets and shapes: ``subset_size`` follows :mod:`algorithms.subsets` (``"heuristics"`` = slices
 along the smaller dimension of a matrix; positive/negative integers = row-major contiguous chunks
 whose size is a divisor of numel; 0-D/1-D under ``"heuristics"`` are coordinate-wise; N-D under
 ``"heuristics"`` is viewed as ``shape[0] × prod(shape[1:])``; zero-size tensors are a no-op). With
@@ -65,7 +65,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from ._registry import register
-from ._subsets import (
+from .subsets import (
     PAPER,
     SN_ROUTING,
     SUBSET_FALLBACKS,
@@ -76,7 +76,7 @@ from ._subsets import (
     param_layout,
     subset_sum_of_squares,
 )
-from ._validation import check_choice, check_nonnegative
+from .validation import check_choice, check_nonnegative
 
 __all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update", "ADAGRAD_VARIANT_DEFAULTS"]
 

@@ -49,7 +49,7 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative
+from .validation import check_beta, check_bool, check_choice, check_nonnegative
 
 __all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections", "from_torch_adam_state_dict"]
 

@@ -47,7 +47,7 @@ Exact reductions (tested in float64 to round-off): ``subset_size=1`` ≡ ``adam`
 ``adagrad_subset_norm(variant="official")`` with the same ε; ``subset_size=1``, ``betas[0]=0``,
 no bias correction ≡ ``torch.optim.RMSprop``.
 
-Subsets and shapes: ``subset_size`` follows :mod:`algorithms._subsets` (``"heuristics"``: slices
+Subsets and shapes: ``subset_size`` follows :mod:`algorithms.subsets` (``"heuristics"``: slices
 along the smaller dimension of a matrix; 0-D/1-D coordinate-wise; N-D viewed as
 ``shape[0] × prod(shape[1:])``; integers: row-major chunks whose size divides numel; zero-size
 tensors are a no-op); with ``batch_dims`` the partition never crosses independent problems.
@@ -79,7 +79,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from ._registry import register
-from ._subsets import (
+from .subsets import (
     PAPER,
     SN_ROUTING,
     SUBSET_FALLBACKS,
@@ -90,7 +90,7 @@ from ._subsets import (
     param_layout,
     subset_sum_of_squares,
 )
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative
+from .validation import check_beta, check_bool, check_choice, check_nonnegative
 
 __all__ = [
     "AdamSN",

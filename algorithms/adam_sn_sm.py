@@ -25,7 +25,7 @@ LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.6; the au
 
 The SN denominator is taken from the **full** gradient :math:`G_t` (the authors' code).
 Projections, refresh rules and the per-variant SVD conventions are those of
-:mod:`algorithms.subspace_momentum`; subset rules those of :mod:`algorithms._subsets`; the
+:mod:`algorithms.subspace_momentum`; subset rules those of :mod:`algorithms.subsets`; the
 numerator / denominator functions are written once there and in :mod:`algorithms.adam_sn`.
 
 Routing: a parameter gets SN + SM when its group has ``lowrank=True`` (the default) and its problem
@@ -99,7 +99,7 @@ import torch.nn as nn
 from ._base import ReferenceOptimizer, batch_shape
 from ._lowrank import uses_projection
 from ._registry import register
-from ._subsets import PAPER, ROUTING_SOURCE, apply_fallback_policy, param_layout
+from .subsets import PAPER, ROUTING_SOURCE, apply_fallback_policy, param_layout
 from .adam_sn import (
     SN_VARIANT_DEFAULTS,
     adam_sn_update,
@@ -111,7 +111,7 @@ from .adam_sn import (
 )
 from .grouping import Routing
 from .subspace_momentum import SubspaceMomentumMixin, combine_numerator, resolve
-from ._validation import check_choice
+from .validation import check_choice
 
 __all__ = ["AdamSNSM"]
 

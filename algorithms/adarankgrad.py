@@ -137,7 +137,7 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._lowrank import checked_rank, dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     SIDES,
     SIGN_CONVENTIONS,
@@ -150,7 +150,7 @@ from ._projection import (
 )
 from ._registry import register
 from .grouping import Routing
-from ._validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
+from .validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
 from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
 
 __all__ = [
@@ -217,7 +217,7 @@ def choose_subspace(
     """The new basis ``[d, r]`` of a refresh: the top singular vectors of ``G`` (one matrix), with the
     rank chosen by the kept-energy rule within ``[min_rank, max_rank]``.
 
-    A non-finite ``G`` gets a NaN spectrum (see :mod:`algorithms._projection`), hence rank ``max_rank``
+    A non-finite ``G`` gets a NaN spectrum (see :mod:`algorithms.projection`), hence rank ``max_rank``
     and a NaN basis, so NaN propagates into the parameter as in ``torch.optim`` under ``nonfinite="ignore"``.
     """
     basis, S = _spectrum(G, max_rank, side, svd=svd, oversampling=oversampling, power_iters=power_iters,

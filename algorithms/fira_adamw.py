@@ -110,10 +110,10 @@ from ._galore import (
     subspace_direction,
     update_moments,
 )
-from ._projection import project_back
+from .projection import project_back
 from ._registry import register
 from .grouping import Routing
-from ._validation import check_choice, check_nonnegative, check_real
+from .validation import check_choice, check_nonnegative, check_real
 
 __all__ = [
     "FiraAdamW",

@@ -102,7 +102,7 @@ from ._galore import (
     subspace_direction,
     update_moments,
 )
-from ._projection import project_back
+from .projection import project_back
 from ._registry import register
 from .grouping import Routing
 

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ._validation import check_choice
+from .validation import check_choice
 
 __all__ = ["RULES", "ROUTING_RULES", "BLOCK_MARKERS", "HEAD_NAMES", "Routing", "split_parameters", "param_groups",
            "paper_param_groups", "routing_of"]

@@ -150,7 +150,7 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     SIDES,
     block_power_step,
@@ -162,7 +162,7 @@ from ._projection import (
 )
 from ._registry import register
 from .grouping import Routing
-from ._validation import check_beta, check_bool, check_choice, check_int
+from .validation import check_beta, check_bool, check_choice, check_int
 from .adam import adam_direction, validate_adam_hyper
 
 __all__ = [

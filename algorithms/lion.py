@@ -44,7 +44,7 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_nonnegative
+from .validation import check_beta, check_nonnegative
 
 __all__ = ["Lion", "lion_update", "sign_descent_step"]
 

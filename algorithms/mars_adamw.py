@@ -25,7 +25,7 @@ formula squaring the raw gradient is wrong). Steps 3–6 are exactly an AdamW st
 :func:`algorithms.adam.adam_update`. ``preconditioner="identity"`` is Algorithm 1 with
 :math:`H_t = I`: :math:`x_{t+1} = x_t - \eta_t(m_t + \lambda x_t)` (:math:`\hat m_t` with
 ``bias_correction=True``), no :math:`v`. Estimators, the first step, clipping, schedules and the
-routing of non-matrix parameters: :mod:`algorithms._mars`.
+routing of non-matrix parameters: :mod:`algorithms.mars`.
 
 Exact reductions (tested in float64 to round-off): γ = 0 with clipping inactive ⇒
 ``torch.optim.AdamW`` (with clipping active ⇒ AdamW on the clipped gradients); approx without
@@ -93,9 +93,9 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, _Hyper
 from ._registry import register
-from ._validation import check_choice
+from .validation import check_choice
 from .adam import adam_update
 
 __all__ = ["MarsAdamW", "mars_adamw_update", "identity_preconditioned_update", "PRECONDITIONERS"]

@@ -12,7 +12,7 @@ authors' code (AGI-Arena/MARS ``mars.py``, ``mars_type="mars-lion"``) as ``varia
    &\quad x_{t+1} = x_t - \eta_t \bigl( \operatorname{sign}(m_t) + \lambda x_t \bigr)
    \end{aligned}
 
-with :math:`h_t` per the estimator (:mod:`algorithms._mars`): :math:`\nabla f(x_{t-1}, \xi_t)`
+with :math:`h_t` per the estimator (:mod:`algorithms.mars`): :math:`\nabla f(x_{t-1}, \xi_t)`
 (exact) or :math:`g_{t-1}` (approx). There is a single β and no second moment (the code still
 allocates an unused ``exp_avg_sq``; we do not). :math:`\operatorname{sign}(0) = 0`. The sign step
 is :func:`algorithms.lion.sign_descent_step`, shared with the Lion reference.
@@ -53,7 +53,7 @@ sign rule, as in the code).
 
 Shapes
 ------
-Elementwise except the clipping norm; routing as in :mod:`algorithms._mars` (``"official"``:
+Elementwise except the clipping norm; routing as in :mod:`algorithms.mars` (``"official"``:
 exactly 2-D problem shapes use MARS-Lion, everything else the AdamW fallback unless
 ``optimize_1d``).
 
@@ -66,7 +66,7 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, _Hyper
 from ._registry import register
 from .lion import sign_descent_step
 

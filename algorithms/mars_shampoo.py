@@ -94,9 +94,9 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper, is_matrix, matrix_view_shape
+from .mars import MarsOptimizerBase, _Hyper, is_matrix, matrix_view_shape
 from ._registry import register
-from ._validation import check_bool, check_choice, check_int, check_real
+from .validation import check_bool, check_choice, check_int, check_real
 from .mars_adamw import mars_adamw_update
 
 __all__ = [

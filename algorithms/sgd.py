@@ -43,7 +43,7 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
+from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
 
 __all__ = ["SGD", "sgd_update"]
 

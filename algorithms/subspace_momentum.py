@@ -17,7 +17,7 @@ orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §
 
 Here :math:`P_t g` means :math:`U^\top G` (basis on the left, ``r × n`` momentum) or :math:`G U`
 (basis on the right, ``m × r`` momentum) for a matrix gradient :math:`G \in \mathbb{R}^{m \times n}`
-(:mod:`algorithms._projection`), and :math:`P_t^\top P_t` is the orthogonal projector onto the
+(:mod:`algorithms.projection`), and :math:`P_t^\top P_t` is the orthogonal projector onto the
 subspace. One step size η serves both parts (sn-sm.md §1.5).
 
 Projections (``proj_type``), as the authors' ``projectors/`` [C]:
@@ -113,7 +113,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from ._lowrank import matrix_shape, uses_projection, validate_lowrank_flag
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     project,
     project_back,
@@ -127,8 +127,8 @@ from ._projection import (
     validate_rank,
 )
 from ._registry import register
-from ._subsets import PAPER, ROUTING_SOURCE, describe_param
-from ._validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
+from .subsets import PAPER, ROUTING_SOURCE, describe_param
+from .validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
 from .grouping import Routing
 from .sgd import sgd_update
 

@@ -194,7 +194,7 @@ def _matrix_grad(problem, x) -> torch.Tensor:
 
 
 def metric_grad_stable_rank(problem, x, view) -> torch.Tensor:
-    from verify.spectrum import singular_values, stable_rank
+    from synthetic.spectrum import singular_values, stable_rank
 
     return stable_rank(singular_values(_matrix_grad(problem, x)))
 
@@ -203,8 +203,8 @@ def energy_rank(eps: float = 0.01) -> Metric:
     """A metric :math:`r(\\varepsilon)` of the exact gradient (rank-decay.md, definitions)."""
 
     def metric(problem, x, view) -> torch.Tensor:
-        from verify.spectrum import energy_rank as _energy_rank
-        from verify.spectrum import singular_values
+        from synthetic.spectrum import energy_rank as _energy_rank
+        from synthetic.spectrum import singular_values
 
         return _energy_rank(singular_values(_matrix_grad(problem, x)), eps).to(torch.float64)
 

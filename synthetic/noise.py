@@ -51,7 +51,7 @@ from typing import Any, Sequence
 
 import torch
 
-from algorithms._validation import check_choice, check_int, check_unit_interval
+from algorithms.validation import check_choice, check_int, check_unit_interval
 
 __all__ = [
     "NotSubGaussianError",

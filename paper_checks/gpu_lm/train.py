@@ -57,10 +57,10 @@ def evaluate(model: Llama, eval_tokens: torch.Tensor, batch: int, autocast) -> f
 
 @torch.no_grad()
 def gradient_rank_summary(model: Llama) -> dict:
-    """Stable rank and energy rank r(0.01) of every block linear weight's gradient (verify.spectrum),
+    """Stable rank and energy rank r(0.01) of every block linear weight's gradient (synthetic.spectrum),
     measured on the raw gradient before clipping; per layer and the median over layers."""
     from algorithms.grouping import split_parameters
-    from verify.spectrum import layer_spectra
+    from synthetic.spectrum import layer_spectra
 
     lowrank, _ = split_parameters(model, "attn_mlp")
     spectra = layer_spectra(((n, p.grad) for n, p in lowrank if p.grad is not None), eps=(0.01,))

@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive
+from algorithms.validation import check_int, check_nonnegative, check_positive
 
 from .._invariant import batched_matmul_left, batched_matmul_right, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

@@ -33,7 +33,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive, check_unit_interval
+from algorithms.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
 from .._invariant import row_matmul, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

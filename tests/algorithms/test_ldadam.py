@@ -11,7 +11,7 @@ import torch.nn as nn
 import algorithms
 from algorithms.grouping import paper_param_groups
 from algorithms import ldadam as L
-from algorithms._projection import project_back
+from algorithms.projection import project_back
 
 from verify.checks.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
 

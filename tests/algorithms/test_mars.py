@@ -1,4 +1,4 @@
-"""MARS family (algorithms/_mars.py, mars_adamw.py, mars_lion.py, mars_shampoo.py).
+"""MARS family (algorithms/mars.py, mars_adamw.py, mars_lion.py, mars_shampoo.py).
 
 Float64 identities to round-off (clipping inactive unless stated): γ=0 → torch.optim.AdamW (and
 AdamW on clipped gradients when clipping fires), approx MARS-Lion → Lion, the approx momentum
@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import algorithms
-import algorithms._mars as mars_core
+import algorithms.mars as mars_core
 from algorithms import NonFiniteGradientError
 from algorithms.mars_shampoo import NS_COEFFICIENTS, newton_schulz, polar_factor
 

@@ -1,4 +1,4 @@
-"""algorithms/_subsets.py: partitions, per-subset sums of squares, broadcasting, the fallback policy."""
+"""algorithms/subsets.py: partitions, per-subset sums of squares, broadcasting, the fallback policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import algorithms
-from algorithms._subsets import (
+from algorithms.subsets import (
     SubsetFallbackWarning,
     check_subset_size,
     divide_by_subsets,

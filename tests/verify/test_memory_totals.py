@@ -149,7 +149,8 @@ def test_verify_memory_json_compare_and_bad_model(capsys, tmp_path):
 # ----------------------------------------------------------------------------- suite checks and mutants
 def test_memory_checks_pass_on_real_code():
     for fn in (memory_checks.snsm_llama_1b, memory_checks.galore_llama_table):
-        ok, detail = fn(True)
+        outcome = fn(True)
+        ok, detail = outcome.outcome == "PASS", outcome.reason
         assert ok, detail
 
 
@@ -161,7 +162,8 @@ def test_state_check_fails_on_an_extra_buffer(monkeypatch):
         state["scratch"] = torch.zeros_like(p)
 
     monkeypatch.setattr(adam_module.Adam, "_init_state", with_scratch)
-    ok, detail = memory_checks.state_equals_formula(True)
+    outcome = memory_checks.state_equals_formula(True)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok and "adam" in detail
 
 
@@ -173,14 +175,16 @@ def test_snsm_check_fails_on_wrong_subset_rule(monkeypatch):
         return (c, kk) if rule == "heuristics" and len(shape) == 2 else (kk, c)
 
     monkeypatch.setattr(F, "subset_count", along_the_smaller_dim)
-    ok, detail = memory_checks.snsm_llama_1b(True)
+    outcome = memory_checks.snsm_llama_1b(True)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok and "adam_sn" in detail
 
 
 def test_galore_table_check_fails_on_wrong_side(monkeypatch):
     real = F.side_rule
     monkeypatch.setattr(F, "side_rule", lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
-    ok, detail = memory_checks.galore_llama_table(True)
+    outcome = memory_checks.galore_llama_table(True)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok
 
 

@@ -16,6 +16,7 @@ import torch
 import algorithms
 from verify.checks._common import relative_error
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "galore_fira"
 RTOL = 1e-12
@@ -68,18 +69,18 @@ def _identity_projector_error(name: str, quick: bool) -> float:
 @check("galore_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
 def galore_identity_vs_adamw(quick: bool):
     err = _identity_projector_error("galore_adamw", quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("fira_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
 def fira_identity_vs_adamw(quick: bool):
     err = _identity_projector_error("fira_adamw", quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("galore_adamw, fixed basis == Adam on PᵀG mapped back, α = 0.3 (float64)", GROUP)
 def galore_fixed_basis_vs_projected_adam(quick: bool):
-    from algorithms._galore import resolve_side
+    from algorithms.projection import projection_side
 
     worst, steps, alpha, lr = 0.0, 20 if quick else 100, 0.3, 1e-2
     for variant in ("paper", "official"):
@@ -91,7 +92,7 @@ def galore_fixed_basis_vs_projected_adam(quick: bool):
                                   variant=variant)
             _run(opt, w, grads[:1])
             U = opt.state[w]["basis"]
-            left = resolve_side(*shape, "std", opt.defaults["square_side"]) == "left"
+            left = projection_side(*shape, "std", square=opt.defaults["square_side"]) == "left"
             proj = (lambda G: U.mT @ G) if left else (lambda G: G @ U)
             x = torch.zeros_like(proj(grads[0])).requires_grad_()
             adam = algorithms.make("adam", [x], lr=lr, eps=opt.defaults["eps"],
@@ -101,7 +102,7 @@ def galore_fixed_basis_vs_projected_adam(quick: bool):
             X = _run(adam, x, [proj(G) for G in grads[1:]])
             lifted = alpha * (U @ X if left else X @ U.mT)
             worst = max(worst, relative_error(w.detach() - w0, lifted))
-    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)")
 
 
 @check("fira_adamw with gradients inside the subspace (zero residual) == galore_adamw, α = 0.3 (float64)", GROUP)
@@ -118,7 +119,7 @@ def fira_zero_residual_vs_galore(quick: bool):
         kw = dict(lr=1e-2, rank=r, scale=0.3, update_proj_gap=3, weight_decay=0.1, variant="paper")
         worst = max(worst, relative_error(_run(algorithms.make("fira_adamw", [a], **kw), a, grads),
                                 _run(algorithms.make("galore_adamw", [b], **kw), b, grads)))
-    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)")
 
 
 # ----------------------------------------------------------------------------- Fira, written out
@@ -195,4 +196,4 @@ def fira_vs_transcription(quick: bool):
                 opt = algorithms.make("fira_adamw", [w], lr=1e-2, scale=0.4, rank=3, update_proj_gap=4,
                                       weight_decay=0.1, variant=variant, scaling=scaling)
                 worst = max(worst, relative_error(_run(opt, w, grads), expected))
-    return worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)")

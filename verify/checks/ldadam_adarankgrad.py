@@ -13,9 +13,10 @@ from __future__ import annotations
 import torch
 
 import algorithms
-from algorithms._projection import project_back
+from algorithms.projection import project_back
 from verify.checks._common import relative_error
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "ldadam_arg"
 RTOL = 1e-12
@@ -136,19 +137,19 @@ def ldadam_transcription_error(quick: bool) -> float:
 @check("ldadam 1×n / n×1 at rank 1 == torch.optim.AdamW (float64; both variants, EF on/off)", GROUP)
 def ldadam_rank_one_vs_adamw(quick: bool):
     err = ldadam_rank_one_error(quick)
-    return err <= RTOL, f"max rel err {err:.1e}"
+    return judged(err <= RTOL, f"max rel err {err:.1e}")
 
 
 @check("ldadam full rank: lifted first moment P_t M_t == Adam's (float64; parameters differ by design)", GROUP)
 def ldadam_full_rank_momentum(quick: bool):
     err = ldadam_full_rank_momentum_error(quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("ldadam == the code's rule written out from ldadam.md §A1 (float64, r = 3, EF on/off, power/SVD)", GROUP)
 def ldadam_vs_transcription(quick: bool):
     err = ldadam_transcription_error(quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 # ----------------------------------------------------------------------------- AdaRankGrad
@@ -199,12 +200,12 @@ def adarankgrad_vs_galore(quick: bool):
     try:
         err = adarankgrad_galore_error(quick)
     except LookupError as exc:
-        return False, str(exc)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+        return judged(False, str(exc))
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("adarankgrad energy rank == smallest r keeping the threshold of ‖G‖_F² (known spectrum)", GROUP)
 def adarankgrad_energy_rank(quick: bool):
     ranks = adarankgrad_spectrum_ranks(quick)
     bad = {k: v for k, v in ranks.items() if v[0] != v[1]}
-    return not bad, "all thresholds match" if not bad else f"mismatch (chosen, expected): {bad}"
+    return judged(not bad, "all thresholds match" if not bad else f"mismatch (chosen, expected): {bad}")

@@ -16,6 +16,7 @@ import algorithms
 from verify.oracle import compare
 from verify.checks._common import quick_steps, registered, relative_error
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "mars"
 RTOL = 1e-12
@@ -63,7 +64,7 @@ def gamma_zero_vs_torch_adamw(quick: bool):
         _feed(ref, ref_p, grads)
     err = max(relative_error(a, b) for a, b in zip(ours_p, ref_p))
     fired = ours.clip_statistics()["fired"]
-    return err <= RTOL and fired == 0, f"max rel err {err:.1e}, clip fired {fired} times"
+    return judged(err <= RTOL and fired == 0, f"max rel err {err:.1e}, clip fired {fired} times")
 
 
 @check("mars_adamw(gamma=0, per-tensor clipping active) == AdamW on the clipped gradients (float64)", GROUP)
@@ -86,7 +87,7 @@ def gamma_zero_clipped_vs_torch_adamw(quick: bool):
         _feed(ref, ref_p, clipped)
     err = max(relative_error(a, b) for a, b in zip(ours_p, ref_p))
     counted = ours.clip_statistics()["fired"]
-    return err <= RTOL and counted == fired > 0, f"max rel err {err:.1e}, clip fired {counted} (expected {fired})"
+    return judged(err <= RTOL and counted == fired > 0, f"max rel err {err:.1e}, clip fired {counted} (expected {fired})")
 
 
 @check("mars_adamw approx momentum == gamma*g_t + (1-gamma)*EMA(g) (mars.md §6, float64)", GROUP)
@@ -103,7 +104,7 @@ def approx_momentum_identity(quick: bool):
         ema = [beta * u + (1 - beta) * g for u, g in zip(ema, grads)]
         for p, g, u in zip(params, grads, ema):
             worst = max(worst, relative_error(opt.state[p]["exp_avg"], gamma * g + (1 - gamma) * u))
-    return worst <= RTOL, f"max rel err {worst:.1e}"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e}")
 
 
 @check("mars_adamw exact, gamma=1, H=I, no clipping == STORM (float64)", GROUP)
@@ -128,7 +129,7 @@ def exact_is_storm(quick: bool):
         d = g if d is None else [gi + beta * (di - hi) for gi, di, hi in zip(g, d, _grads(x_prev, batch))]
         x_prev, x = x, [xi - lr * di for xi, di in zip(x, d)]
     err = max(relative_error(p, r) for p, r in zip(params, x))
-    return err <= RTOL, f"max rel err {err:.1e}"
+    return judged(err <= RTOL, f"max rel err {err:.1e}")
 
 
 @check("mars_adamw approx: zero_grad(set_to_none=False) leaves the trajectory unchanged (no p.grad alias)", GROUP)
@@ -146,7 +147,7 @@ def inplace_zero_grad_is_harmless(quick: bool):
         runs.append(params)
     same = all(torch.equal(a, b) for a, b in zip(*runs))
     err = max(relative_error(a, b) for a, b in zip(*runs))
-    return same, f"max rel err between the two zero_grad modes {err:.1e}"
+    return judged(same, f"max rel err between the two zero_grad modes {err:.1e}")
 
 
 # ----------------------------------------------------------------------------- MARS-Lion
@@ -158,7 +159,7 @@ def mars_lion_vs_lion(quick: bool):
                                         first_step="official"),
                   candidate_kwargs=dict(lr=1e-3, betas=(b1, b2), weight_decay=0.1),
                   dtype=F64, steps=quick_steps(quick), rtol=RTOL)
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")
 
 
 # ----------------------------------------------------------------------------- MARS-Shampoo
@@ -189,7 +190,7 @@ def shampoo_svd_vs_eigh(quick: bool):
         x = [xi - lr * (_eigh_polar(mi) + wd * xi) for xi, mi in zip(x, m)]
         prev = grads
     err = max(relative_error(p, r) for p, r in zip(params, x))
-    return err <= RTOL, f"max rel err {err:.1e}"
+    return judged(err <= RTOL, f"max rel err {err:.1e}")
 
 
 @check("mars_shampoo(official, float64 NS) step == U*p^5(S/(|M|_F+eps))*V^T*sqrt(max(1,m/n))", GROUP)
@@ -210,7 +211,7 @@ def shampoo_ns_vs_quintic(quick: bool):
             s = a * s + b * s**3 + c * s**5
         expected = x0 - 0.1 * math.sqrt(max(1.0, shape[0] / shape[1])) * ((U * s) @ Vh)
         worst = max(worst, relative_error(p.detach(), expected))
-    return worst <= RTOL, f"max rel err {worst:.1e} over tall/wide/square"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} over tall/wide/square")
 
 
 # ----------------------------------------------------------------------------- estimator MSE (MARS experiment A)
@@ -283,4 +284,4 @@ def estimator_mse(quick: bool, algorithm: str = "mars_adamw") -> tuple[bool, str
             ok = ok and here
             parts.append(f"{estimator} γ={gamma}: {mean:.4g} ± {se:.2g} vs {expected:.4g}"
                          + ("" if here else " [off]") + (f", clip fired {c['fired']}x" if c["fired"] else ""))
-    return ok, "; ".join(parts)
+    return judged(ok, "; ".join(parts))

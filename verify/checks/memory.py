@@ -16,6 +16,7 @@ import warnings
 import torch
 
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "memory"
 SHAPES = [(), (7,), (12, 5), (5, 12), (8, 8), (3, 6, 4), (4, 3, 3, 2), (0, 5)]
@@ -55,7 +56,7 @@ def state_equals_formula(quick: bool):
         except Exception as exc:
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
     n = len(algorithms.REGISTRY)
-    return not failures, (f"{n} optimizers exact" if not failures else "; ".join(failures))
+    return judged(not failures, (f"{n} optimizers exact" if not failures else "; ".join(failures)))
 
 
 #: memory.md §3 "LLaMA-1B SN-SM arithmetic" [D] (elements)
@@ -74,7 +75,7 @@ def snsm_llama_1b(quick: bool):
            "adam_sn": model_totals("adam_sn", cfg).states, "adam_sn_sm_without_projectors": snsm.states,
            "projectors": snsm.projectors}
     bad = {k: (got[k], v) for k, v in SNSM_1B.items() if got[k] != v}
-    return not bad, ("all five counts exact" if not bad else f"differ (ours, spec): {bad}")
+    return judged(not bad, ("all five counts exact" if not bad else f"differ (ours, spec): {bad}"))
 
 
 #: memory.md §3 table (millions of elements, as printed): GaLore with / without projectors, Adam 2P
@@ -93,4 +94,4 @@ def galore_llama_table(quick: bool):
                round(model_totals("adam", model).states / 1e6, 1))
         if got != (with_p, without_p, adam):
             bad[model] = got
-    return not bad, ("5 models match to the printed 0.1M" if not bad else f"differ: {bad}")
+    return judged(not bad, ("5 models match to the printed 0.1M" if not bad else f"differ: {bad}"))

@@ -16,6 +16,7 @@ import algorithms
 from verify.oracle import compare
 from verify.checks._common import quick_steps, registered, relative_error
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "sn_sm"
 RTOL = 1e-12
@@ -28,7 +29,7 @@ def adagrad_k1_vs_torch(quick: bool):
                   reference_kwargs=dict(lr=0.05, subset_size=1, b0=0.1, eps=1e-8, weight_decay=0.0),
                   candidate_kwargs=dict(lr=0.05, initial_accumulator_value=0.01, eps=1e-8, foreach=False, weight_decay=0.0),
                   dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")
 
 
 @check("rmsprop_sn(k=1) == torch.optim.RMSprop (float64)", GROUP)
@@ -36,7 +37,7 @@ def rmsprop_k1_vs_torch(quick: bool):
     rep = compare("rmsprop_sn", torch.optim.RMSprop, reference_kwargs=dict(lr=1e-2, beta2=0.9, eps=1e-8, subset_size=1, weight_decay=0.0),
                   candidate_kwargs=dict(lr=1e-2, alpha=0.9, eps=1e-8, foreach=False, weight_decay=0.0),
                   dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")
 
 
 @check("adam_sn(k=1, official) == adam(eps_placement='hf') (float64)", GROUP)
@@ -45,7 +46,7 @@ def adam_sn_k1_vs_adam_hf(quick: bool):
     rep = compare("adam_sn", registered("adam"), reference_kwargs=dict(kw, subset_size=1, variant="official"),
                   candidate_kwargs=dict(kw, eps_placement="hf", weight_decay_timing="after"),
                   dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL, gradients="loss")
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")
 
 
 def explicit_subsets(shape: tuple[int, ...], rule) -> list[list[int]]:
@@ -83,7 +84,7 @@ def subset_norm_vs_explicit_subsets(quick: bool):
                     for i in members:
                         ref[i] -= 0.1 * flat[i] / (math.sqrt(acc[j]) + 1e-3)
             worst = max(worst, relative_error(x.detach().reshape(-1), torch.tensor(ref, dtype=torch.float64)))
-    return worst <= RTOL, f"max rel err {worst:.1e} over 9 (shape, rule) cases"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} over 9 (shape, rule) cases")
 
 
 # ----------------------------------------------------------------------------- Subspace-Momentum
@@ -94,7 +95,7 @@ def sm_full_rank_vs_ema_sgd(quick: bool):
                                         weight_decay=0.0),
                   candidate_kwargs=dict(lr=1e-2, momentum=0.9, momentum_type="ema", weight_decay=0.0),
                   shapes=((24, 12), (12, 24), (16, 16), (17,)), dtype=torch.float64, steps=quick_steps(quick), rtol=RTOL)
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")
 
 
 def _right_basis(G: torch.Tensor, r: int, official: bool) -> torch.Tensor:
@@ -135,13 +136,13 @@ def _sm_against_matrices(*, refresh: str, gap: int, steps: int, official: bool =
 @check("subspace_momentum(rank 2, fixed subspace) == P^T m + (I - P^T P) g on explicit matrices", GROUP)
 def sm_fixed_subspace_vs_matrices(quick: bool):
     err = _sm_against_matrices(refresh="reset", gap=10**6, steps=quick_steps(quick))
-    return err <= RTOL, f"max rel err {err:.1e}"
+    return judged(err <= RTOL, f"max rel err {err:.1e}")
 
 
 @check("subspace_momentum(official) reproduces the authors' stale-basis refresh (float32 SVD)", GROUP)
 def sm_official_refresh_vs_matrices(quick: bool):
     err = _sm_against_matrices(refresh="official", gap=4, steps=quick_steps(quick), official=True)
-    return err <= RTOL, f"max rel err {err:.1e} (refresh every 4 steps)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (refresh every 4 steps)")
 
 
 @check("adam_sn_sm(full rank, no refresh) == adam_sn (float64)", GROUP)
@@ -151,4 +152,4 @@ def snsm_full_rank_vs_adam_sn(quick: bool):
                   reference_kwargs=dict(kw, rank=64, rank_overflow="truncate", update_proj_gap=10**6),
                   candidate_kwargs=kw, shapes=((40, 24), (24, 40), (32, 32)), dtype=torch.float64,
                   steps=quick_steps(quick), rtol=RTOL)
-    return rep.passed, f"max rel err {max(rep.param_err):.1e}"
+    return judged(rep.passed, f"max rel err {max(rep.param_err):.1e}")

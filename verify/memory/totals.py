@@ -149,7 +149,7 @@ def mars_routed_shapes(model) -> list[tuple[tuple[int, ...], bool]]:
     """``(shape, takes the MARS rule)`` for every parameter of ``model`` under MARS's paper routing, as the
     registered MARS-AdamW itself decides it (built on the model's parameters, e.g. on the ``meta`` device)."""
     import algorithms
-    from algorithms._mars import uses_mars_rule
+    from algorithms.mars import uses_mars_rule
 
     optimizer = algorithms.make("mars_adamw", table_groups("mars_adamw", model, None))
     return [(tuple(p.shape), uses_mars_rule(p, group)) for group in optimizer.param_groups for p in group["params"]]

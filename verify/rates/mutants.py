@@ -59,7 +59,7 @@ import torch
 import algorithms
 from algorithms import fira_adamw as _fira_module
 from algorithms import ldadam as _ldadam_module
-from algorithms._subsets import divide_by_subsets, subset_sum_of_squares
+from algorithms.subsets import divide_by_subsets, subset_sum_of_squares
 from algorithms.adagrad_subset_norm import ADAGRAD_VARIANT_DEFAULTS, resolved
 
 __all__ = ["Mutant", "MUTANTS", "INVISIBLE", "mutants_of"]

@@ -112,7 +112,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 
 from ._base import ReferenceOptimizer, all_finite
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
+from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
 from .adam import adam_update
 from .grouping import Routing
 
@@ -469,7 +469,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
             if closure is None:
                 raise TypeError(
                     "closure: estimator='exact' evaluates the gradient at x_t and x_{t-1} on the same minibatch "
-                    "and needs step(closure); see the algorithms._mars docstring"
+                    "and needs step(closure); see the algorithms.mars docstring"
                 )
             loss, previous_point, current = self._evaluate_at_two_points(closure)
         else:

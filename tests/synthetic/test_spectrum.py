@@ -1,4 +1,4 @@
-"""verify/spectrum.py against the definitions (rank-decay.md, "Definitions"), in float64."""
+"""synthetic/spectrum.py against the definitions (rank-decay.md, "Definitions"), in float64."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from verify import spectrum as sp
+from synthetic import spectrum as sp
 
 
 def matrix_with_spectrum(sigma, m, n, seed=0, batch=()):

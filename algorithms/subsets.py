@@ -64,7 +64,7 @@ from functools import lru_cache
 
 import torch
 
-from ._validation import check_choice
+from .validation import check_choice
 from .grouping import Routing
 
 __all__ = [

@@ -49,7 +49,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from algorithms._validation import check_int, check_positive, check_real
+from algorithms.validation import check_int, check_positive, check_real
 
 __all__ = [
     "FLOOR_FACTOR",

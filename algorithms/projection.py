@@ -53,7 +53,7 @@ import math
 
 import torch
 
-from ._validation import check_choice, check_int
+from .validation import check_choice, check_int
 
 __all__ = [
     "SIDE_RULES",
