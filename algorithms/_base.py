@@ -142,6 +142,27 @@ class ReferenceOptimizer(Optimizer):
     supports_batch_dims: ClassVar[bool] = True
     #: state keys kept on the host (CPU) whatever the parameter's device
     host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state", "nonfinite_skips"})
+    #: per variant, the defaults of the arguments a caller leaves as ``None`` (``{variant: {key: value}}``).
+    #: The one resolution rule: :meth:`resolve_variant` fills them at construction, :meth:`resolved` reads
+    #: a group's value at step time (a group may set its own ``variant``)
+    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def variant_default(cls, variant: str, key: str, value: Any = None) -> Any:
+        """``value``, or the default of ``key`` under ``variant`` when ``value`` is ``None``."""
+        if value is not None:
+            return value
+        return cls.VARIANT_DEFAULTS.get(variant, {}).get(key)
+
+    @classmethod
+    def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
+        """``given`` with every ``None`` filled from the variant's defaults (construction-time resolution)."""
+        check_choice("variant", variant, cls.variants)
+        return {key: cls.variant_default(variant, key, value) for key, value in given.items()}
+
+    def resolved(self, group: dict[str, Any], key: str) -> Any:
+        """The group's ``key``, or its variant's default when the group leaves it ``None`` (step-time resolution)."""
+        return self.variant_default(group["variant"], key, group.get(key))
 
     def __init__(
         self,

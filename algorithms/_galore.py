@@ -54,38 +54,34 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
-from .projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
+from .projection import (
+    SIDE_RULES,
+    SIDES,
+    change_of_basis,
+    project,
+    projection_side,
+    rotate_coordinates,
+    top_singular_basis,
+)
 from .validation import check_bool, check_choice, check_int, check_positive
 from .adam import adam_direction, bias_corrections, validate_adam_hyper
 
 __all__ = [
     "VARIANTS",
     "MOMENT_TRANSFERS",
-    "VARIANT_DEFAULTS",
     "svd_settings",
     "resolve_side",
     "subspace_basis",
     "refresh_due",
-    "change_of_basis",
     "transfer_moments",
     "update_moments",
     "subspace_direction",
     "bias_factor",
-    "decay_before",
-    "decay_after",
     "SubspaceAdamWBase",
 ]
 
 VARIANTS = ("paper", "official")
 MOMENT_TRANSFERS = ("keep", "project")
-
-#: the defaults each variant resolves when an argument is left as ``None``
-VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "paper": dict(lr=1e-2, eps=1e-8, scale=0.25, update_proj_gap=200, eps_placement="torch",
-                  weight_decay_timing="before", square_side="left"),
-    "official": dict(lr=1e-3, eps=1e-6, scale=1.0, update_proj_gap=200, eps_placement="hf",
-                     weight_decay_timing="after", square_side="right"),
-}
 
 
 # ----------------------------------------------------------------------------- layout
@@ -117,11 +113,6 @@ def refresh_due(step_before: int, update_proj_gap: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- moments
-def change_of_basis(U_old: torch.Tensor, U_new: torch.Tensor) -> torch.Tensor:
-    r""":math:`C = U_{new}^\top U_{old}` (``[..., r_new, r_old]``): old subspace coordinates → new ones."""
-    return U_new.mT @ U_old
-
-
 def transfer_moments(
     exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, C: torch.Tensor, side: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,10 +131,7 @@ def transfer_moments(
     refresh that only flips singular-vector signs), which makes the trajectory independent of the
     SVD backend's sign choices. (LDAdam's rule also moves :math:`M^2`; see ``ldadam``.)
     """
-    sq = C * C
-    if side == "left":
-        return C @ exp_avg, sq @ exp_avg_sq
-    return exp_avg @ C.mT, exp_avg_sq @ sq.mT
+    return rotate_coordinates(exp_avg, C, side), rotate_coordinates(exp_avg_sq, C * C, side)
 
 
 def update_moments(R: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, beta1: float, beta2: float) -> None:
@@ -170,19 +158,6 @@ def bias_factor(step: int, group: dict[str, Any]) -> float:
     return math.sqrt(c2) / c1
 
 
-# ----------------------------------------------------------------------------- weight decay
-def decay_before(param: torch.Tensor, lr: float, weight_decay: float, timing: str) -> None:
-    """Decoupled decay :math:`W ← (1 − ηλ) W` applied before the update (timing "before")."""
-    if weight_decay != 0 and timing == "before":
-        param.mul_(1 - lr * weight_decay)
-
-
-def decay_after(param: torch.Tensor, lr: float, weight_decay: float, timing: str) -> None:
-    """Decoupled decay :math:`W ← W − ηλ W` on the updated weight (timing "after": HF, GaLore, Fira)."""
-    if weight_decay != 0 and timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
-
-
 # ----------------------------------------------------------------------------- the optimizer base
 class SubspaceAdamWBase(ReferenceOptimizer):
     """GaLore-family bookkeeping: argument resolution, validation, routing, refreshes, state layout.
@@ -203,6 +178,13 @@ class SubspaceAdamWBase(ReferenceOptimizer):
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
+    #: the defaults each variant resolves when an argument is left as ``None``
+    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": dict(lr=1e-2, eps=1e-8, scale=0.25, update_proj_gap=200, eps_placement="torch",
+                      weight_decay_timing="before", square_side="left"),
+        "official": dict(lr=1e-3, eps=1e-6, scale=1.0, update_proj_gap=200, eps_placement="hf",
+                         weight_decay_timing="after", square_side="right"),
+    }
 
     def __init__(
         self,
@@ -227,11 +209,9 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         nonfinite: str,
         batch_dims: int,
     ) -> None:
-        check_choice("variant", variant, VARIANTS)
-        resolved = dict(VARIANT_DEFAULTS[variant])
-        given = dict(lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap, eps_placement=eps_placement,
-                     weight_decay_timing=weight_decay_timing, square_side=square_side)
-        resolved.update({k: v for k, v in given.items() if v is not None})
+        resolved = self.resolve_variant(variant, lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap,
+                                        eps_placement=eps_placement, weight_decay_timing=weight_decay_timing,
+                                        square_side=square_side)
         defaults = dict(
             resolved,
             betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas,

@@ -77,15 +77,9 @@ from .subsets import (
     subset_sum_of_squares,
 )
 from .validation import check_choice, check_nonnegative
+from .weight_decay import decay_after
 
-__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update", "ADAGRAD_VARIANT_DEFAULTS"]
-
-
-#: per variant, the defaults of the arguments left as ``None``
-ADAGRAD_VARIANT_DEFAULTS = {
-    "paper": {"b0": 1e-2, "eps": 0.0},
-    "official": {"b0": 0.0, "eps": 1e-6},
-}
+__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update"]
 
 
 def adagrad_subset_norm_update(
@@ -103,14 +97,9 @@ def adagrad_subset_norm_update(
     sum_sq.add_(subset_sum_of_squares(grad, layout, batch_ndim))
     denom = sum_sq.sqrt().add_(eps)
     param.add_(divide_by_subsets(grad, denom, layout, batch_ndim), alpha=-lr)
-    if weight_decay != 0:
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay)
 
 
-def resolved(group: dict[str, Any], key: str, table: dict[str, dict[str, Any]]) -> Any:
-    """``group[key]``, or the variant's default when it is ``None``."""
-    value = group[key]
-    return table[group["variant"]][key] if value is None else value
 
 
 class AdagradFamily(ReferenceOptimizer):
@@ -118,6 +107,7 @@ class AdagradFamily(ReferenceOptimizer):
 
     paper = PAPER
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = {"paper": {"b0": 1e-2, "eps": 0.0}, "official": {"b0": 0.0, "eps": 1e-6}}
 
     def __init__(self, params, defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
         super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
@@ -134,7 +124,7 @@ class AdagradFamily(ReferenceOptimizer):
             if group[key] is not None:
                 check_nonnegative(key, group[key])
         check_nonnegative("weight_decay", group["weight_decay"])
-        if resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS) == 0 and resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS) == 0:
+        if self.resolved(group, "b0") == 0 and self.resolved(group, "eps") == 0:
             raise ValueError("b0 and eps must not both be 0 (a zero gradient subset would divide 0 by 0); "
                              "the theory uses b0 > 0, the authors' code eps > 0")
         if "subset_size" in group:
@@ -151,7 +141,7 @@ class AdagradFamily(ReferenceOptimizer):
     def _init_state(self, p, group, state) -> None:
         batch, _ = batch_shape(p, group)
         layout = self._layout(p, group)
-        b0 = resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS)
+        b0 = self.resolved(group, "b0")
         state["sum_sq"] = torch.full((*batch, *layout.state_shape), b0 * b0, dtype=p.dtype, device=p.device)
 
     def _update_param(self, p, grad, state, group) -> None:
@@ -162,7 +152,7 @@ class AdagradFamily(ReferenceOptimizer):
             state["sum_sq"],
             self._layout(p, group),
             lr=float(group["lr"]),
-            eps=resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS),
+            eps=self.resolved(group, "eps"),
             weight_decay=group["weight_decay"],
             batch_ndim=group["batch_dims"],
         )

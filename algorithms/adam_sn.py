@@ -91,6 +91,7 @@ from .subsets import (
     subset_sum_of_squares,
 )
 from .validation import check_beta, check_bool, check_choice, check_nonnegative
+from .weight_decay import decay_after
 
 __all__ = [
     "AdamSN",
@@ -99,11 +100,12 @@ __all__ = [
     "sn_adam_direction",
     "second_moment_correction",
     "validate_sn_adam_group",
-    "SN_VARIANT_DEFAULTS",
     "ZeroStepWarning",
+    "SN_VARIANT_DEFAULTS",
 ]
 
 EPS_PLACEMENTS = ("torch", "hf")
+#: the ε placement each variant resolves when ``eps_placement=None``
 SN_VARIANT_DEFAULTS = {"paper": {"eps_placement": "torch"}, "official": {"eps_placement": "hf"}}
 
 
@@ -180,8 +182,7 @@ def adam_sn_update(
     direction = sn_adam_direction(numerator, exp_avg_sq, layout, c1=c1, c2=c2, eps=eps,
                                   eps_placement=eps_placement, batch_ndim=batch_ndim)
     param.add_(direction, alpha=-lr)
-    if weight_decay != 0:
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay)
 
 
 def validate_sn_adam_group(group: dict[str, Any], betas: tuple[float, float]) -> None:
@@ -216,6 +217,7 @@ class AdamSN(ReferenceOptimizer):
     paper = PAPER
     paper_routing = SN_ROUTING
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = SN_VARIANT_DEFAULTS
 
     def __init__(
         self,
@@ -269,7 +271,7 @@ class AdamSN(ReferenceOptimizer):
         beta1, beta2 = self._betas(group)
         if beta1 != 0 and "exp_avg" not in state:  # momentum switched on mid-run through the group
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        placement = group["eps_placement"] or SN_VARIANT_DEFAULTS[group["variant"]]["eps_placement"]
+        placement = self.resolved(group, "eps_placement")
         adam_sn_update(
             p,
             grad,

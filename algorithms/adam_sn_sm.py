@@ -110,8 +110,9 @@ from .adam_sn import (
     validate_sn_adam_group,
 )
 from .grouping import Routing
-from .subspace_momentum import SubspaceMomentumMixin, combine_numerator, resolve
+from .subspace_momentum import SM_VARIANT_DEFAULTS, SubspaceMomentumMixin, combine_numerator
 from .validation import check_choice
+from .weight_decay import decay_after
 
 __all__ = ["AdamSNSM"]
 
@@ -123,6 +124,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
     paper_routing = Routing("all_linear", method={"subset_size": "heuristics"}, dense={"lowrank": False},
                             rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = {v: {**SN_VARIANT_DEFAULTS[v], **SM_VARIANT_DEFAULTS[v]} for v in variants}
 
     def __init__(
         self,
@@ -191,9 +193,6 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         else:
             self._dense_step(p, grad, state, group)
 
-    def _placement(self, group: dict[str, Any]) -> str:
-        return group["eps_placement"] or SN_VARIANT_DEFAULTS[group["variant"]]["eps_placement"]
-
     def _projected_step(self, p, grad, state, group) -> None:
         step = int(state["step"])
         beta1, beta2 = group["betas"]
@@ -202,12 +201,11 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         sn_second_moment_update(state["exp_avg_sq"], grad, layout, beta2, group["batch_dims"])
         c1 = 1.0 - beta1**step if group["bias_correction"] else 1.0
         c2 = second_moment_correction(beta2, step, group["bias_correction"], group["variant"])
-        numerator, c = combine_numerator(lifted, orthogonal, c1, resolve(group, "correct_sgd_part"))
+        numerator, c = combine_numerator(lifted, orthogonal, c1, self.resolved(group, "correct_sgd_part"))
         direction = sn_adam_direction(numerator, state["exp_avg_sq"], layout, c1=c, c2=c2, eps=group["eps"],
-                                      eps_placement=self._placement(group), batch_ndim=group["batch_dims"])
+                                      eps_placement=self.resolved(group, "eps_placement"), batch_ndim=group["batch_dims"])
         p.add_(direction, alpha=-float(group["lr"]))
-        if group["weight_decay"] != 0:
-            p.add_(p, alpha=-float(group["lr"]) * group["weight_decay"])
+        decay_after(p, float(group["lr"]), group["weight_decay"])
 
     def _dense_step(self, p, grad, state, group) -> None:
         beta1, beta2 = group["betas"]
@@ -225,7 +223,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
             beta2=beta2,
             eps=group["eps"],
             weight_decay=group["weight_decay"],
-            eps_placement=self._placement(group),
+            eps_placement=self.resolved(group, "eps_placement"),
             bias_correction=group["bias_correction"],
             variant=group["variant"],
             batch_ndim=group["batch_dims"],

@@ -141,17 +141,20 @@ from .projection import (
     SIDE_RULES,
     SIDES,
     SIGN_CONVENTIONS,
+    change_of_basis,
     energy_rank,
     project,
     project_back,
     projection_side,
     randomized_singular_pairs,
+    rotate_coordinates,
     top_singular_pairs,
 )
 from ._registry import register
 from .grouping import Routing
 from .validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
 from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
+from .weight_decay import decay_after, decay_before
 
 __all__ = [
     "AdaRankGrad",
@@ -242,16 +245,11 @@ def refresh_due(
     return bool(torch.linalg.matrix_norm(project(G, basis, side)) <= tolerance)
 
 
-def _rotate(X: torch.Tensor, R: torch.Tensor, side: str) -> torch.Tensor:
-    """Subspace coordinates in the new basis: ``R X`` (left, ``r × n``) or ``X Rᵀ`` (right, ``m × r``)."""
-    return R @ X if side == "left" else X @ R.mT
-
-
 def transform_first_moment(exp_avg: torch.Tensor, R: torch.Tensor, side: str, rule: str) -> torch.Tensor:
     """First moment at a change of subspace, ``R = Q_newᵀ Q_old``: rotate (exact projection of the lifted
     momentum onto the new subspace), reset to zero, or keep (same rank only)."""
     if rule == "rotate":
-        return _rotate(exp_avg, R, side)
+        return rotate_coordinates(exp_avg, R, side)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg.shape[-1]) if side == "left" else (exp_avg.shape[-2], R.shape[-2])
         return exp_avg.new_zeros(shape)
@@ -265,11 +263,11 @@ def transform_second_moment(exp_avg_sq: torch.Tensor, R: torch.Tensor, side: str
     ``abs``: :math:`|RV|`; ``clamp``: :math:`\\max(RV, 0)`; ``reset``: zero; ``keep``: unchanged.
     """
     if rule == "squared":
-        return _rotate(exp_avg_sq, R * R, side)
+        return rotate_coordinates(exp_avg_sq, R * R, side)
     if rule == "abs":
-        return _rotate(exp_avg_sq, R, side).abs_()
+        return rotate_coordinates(exp_avg_sq, R, side).abs_()
     if rule == "clamp":
-        return _rotate(exp_avg_sq, R, side).clamp_min_(0)
+        return rotate_coordinates(exp_avg_sq, R, side).clamp_min_(0)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg_sq.shape[-1]) if side == "left" else (exp_avg_sq.shape[-2], R.shape[-2])
         return exp_avg_sq.new_zeros(shape)
@@ -297,8 +295,7 @@ def adarankgrad_update(
 ) -> None:
     """Adam on the projected gradient ``G_hat`` (moments updated in place) and the lifted, scaled step
     on ``param``; ``bias_step`` is the counter the bias corrections use."""
-    if weight_decay != 0 and weight_decay_timing == "before":
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay, weight_decay_timing)
     exp_avg.lerp_(G_hat, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(G_hat, G_hat, value=1 - beta2)
     N = adam_direction(exp_avg, exp_avg_sq, bias_step, beta1=beta1, beta2=beta2, eps=eps,
@@ -306,8 +303,7 @@ def adarankgrad_update(
     # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
     # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
     param.sub_(project_back(N, basis, side), alpha=lr * scale)
-    if weight_decay != 0 and weight_decay_timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay, weight_decay_timing)
 
 
 # ----------------------------------------------------------------------------- the optimizer
@@ -501,7 +497,7 @@ class AdaRankGrad(ReferenceOptimizer):
             self.save_generator(p)
         rank = new.shape[-1]
         if "basis" in state:
-            R = new.mT @ state["basis"]
+            R = change_of_basis(state["basis"], new)
             state["exp_avg"] = transform_first_moment(state["exp_avg"], R, side, group["first_moment_transform"])
             state["exp_avg_sq"] = transform_second_moment(state["exp_avg_sq"], R, side, group["second_moment_transform"])
         else:

@@ -105,8 +105,6 @@ import torch
 from ._galore import (
     SubspaceAdamWBase,
     bias_factor,
-    decay_after,
-    decay_before,
     subspace_direction,
     update_moments,
 )
@@ -114,6 +112,7 @@ from .projection import project_back
 from ._registry import register
 from .grouping import Routing
 from .validation import check_choice, check_nonnegative, check_real
+from .weight_decay import decay_after, decay_before
 
 __all__ = [
     "FiraAdamW",

@@ -97,14 +97,13 @@ import torch
 
 from ._galore import (
     SubspaceAdamWBase,
-    decay_after,
-    decay_before,
     subspace_direction,
     update_moments,
 )
 from .projection import project_back
 from ._registry import register
 from .grouping import Routing
+from .weight_decay import decay_after, decay_before
 
 __all__ = ["GaLoreAdamW", "galore_update"]
 

@@ -45,14 +45,14 @@ import torch
 from ._base import ReferenceOptimizer
 from ._registry import register
 from .validation import check_beta, check_nonnegative
+from .weight_decay import decay_before
 
 __all__ = ["Lion", "lion_update", "sign_descent_step"]
 
 
 def sign_descent_step(param: torch.Tensor, direction: torch.Tensor, *, lr: float, weight_decay: float) -> None:
     """:math:`x \\leftarrow x - \\eta(\\operatorname{sign}(d) + \\lambda x)`, in place (shared with MARS-Lion)."""
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay)
     param.add_(direction.sign(), alpha=-lr)
 
 

@@ -309,21 +309,12 @@ class MarsOptimizerBase(ReferenceOptimizer):
     #: lm_head included), everything else the AdamW fallback (``optimize_1d=False``, ``routing="official"``)
     paper_routing = Routing("single", method={"optimize_1d": False},
                             source="MARS training code: 2-D tensors MARS, the rest AdamW, inside the optimizer")
-    #: constructor arguments left as ``None`` resolve to these, per variant
-    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
     beta_fields: ClassVar[tuple[tuple[str, str, int | None], ...]] = (("beta1", "betas", 0), ("beta2", "betas", 1))
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
         self._schedules: dict[int, dict[str, Callable[[int], float]]] = {}
         super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
         self._uniform_setting("estimator")
-
-    @classmethod
-    def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
-        """Fill every ``None`` in ``given`` from ``VARIANT_DEFAULTS[variant]``."""
-        check_choice("variant", variant, cls.variants)
-        table = cls.VARIANT_DEFAULTS[variant]
-        return {k: (table[k] if v is None and k in table else v) for k, v in given.items()}
 
     # ------------------------------------------------------------------ subclass hooks
     def _mars_buffers(self, p: torch.Tensor, group: dict[str, Any]) -> tuple[str, ...]:

@@ -97,6 +97,7 @@ from .mars import MarsOptimizerBase, _Hyper
 from ._registry import register
 from .validation import check_choice
 from .adam import adam_update
+from .weight_decay import decay_before
 
 __all__ = ["MarsAdamW", "mars_adamw_update", "identity_preconditioned_update", "PRECONDITIONERS"]
 
@@ -117,8 +118,7 @@ def identity_preconditioned_update(
     """Algorithm 1 with :math:`H_t = I`: :math:`m_t` from :math:`\\tilde c_t`, then :math:`x \\leftarrow x - \\eta(m_t + \\lambda x)`."""
     exp_avg.lerp_(c, 1 - beta1)
     direction = exp_avg / (1 - beta1**step) if bias_correction else exp_avg
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay)
     param.add_(direction, alpha=-lr)
 
 

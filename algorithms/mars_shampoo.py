@@ -98,6 +98,7 @@ from .mars import MarsOptimizerBase, _Hyper, is_matrix, matrix_view_shape
 from ._registry import register
 from .validation import check_bool, check_choice, check_int, check_real
 from .mars_adamw import mars_adamw_update
+from .weight_decay import decay_before
 
 __all__ = [
     "MarsShampoo",
@@ -186,8 +187,7 @@ def mars_shampoo_update(
     O = orthogonalize((exp_avg / (1 - beta1)).reshape(view_shape), group)
     if group["shape_factor"]:
         O = O * shape_factor(view_shape[-2], view_shape[-1])
-    if group["weight_decay"] != 0:
-        param.mul_(1 - lr * group["weight_decay"])
+    decay_before(param, lr, group["weight_decay"])
     param.add_(O.reshape(param.shape), alpha=-lr)
 
 

@@ -131,6 +131,7 @@ from .subsets import PAPER, ROUTING_SOURCE, describe_param
 from .validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
 from .grouping import Routing
 from .sgd import sgd_update
+from .weight_decay import decay_after
 
 __all__ = [
     "SubspaceMomentum",
@@ -238,9 +239,6 @@ def combine_numerator(
 
 
 # ----------------------------------------------------------------------------- glue shared with adam_sn_sm
-def resolve(group: dict[str, Any], key: str) -> Any:
-    value = group.get(key)
-    return SM_VARIANT_DEFAULTS[group["variant"]][key] if value is None else value
 
 
 class SubspaceMomentumMixin:
@@ -279,8 +277,9 @@ class SubspaceMomentumMixin:
         side = projection_side(m, n, rule, square="right")
         rank = group["rank"]
         if rank > 0:
-            rank = validate_rank(rank, projected_dim(m, n, side), overflow=resolve(group, "rank_overflow"))
-        return SubspaceConfig(side, rank, group["proj_type"], resolve(group, "svd_dtype"), resolve(group, "sign"))
+            rank = validate_rank(rank, projected_dim(m, n, side), overflow=self.resolved(group, "rank_overflow"))
+        return SubspaceConfig(side, rank, group["proj_type"], self.resolved(group, "svd_dtype"),
+                              self.resolved(group, "sign"))
 
     def _subspace_parts(
         self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any], beta1: float
@@ -303,19 +302,18 @@ class SubspaceMomentumMixin:
             state.pop("basis" if key == "indices" else "indices", None)
             state[key] = new_basis
             state["exp_avg"] = self._momentum_at_refresh(state.get("exp_avg"), old_basis, new_basis, config, grad, group)
-        rule = resolve(group, "refresh")
+        rule = self.resolved(group, "refresh")
         refreshed_now = old_basis is not None and step % group["update_proj_gap"] == 0
         lifted, orthogonal = subspace_momentum_update(grad, state["exp_avg"], state[key], config.side, beta1=beta1)
         if refreshed_now and rule == "official":
             state["exp_avg"].zero_()  # the code zeroes the state only after the refresh step's update
         return lifted, orthogonal
 
-    @staticmethod
-    def _momentum_at_refresh(exp_avg, old_basis, new_basis, config: SubspaceConfig, grad, group) -> torch.Tensor:
+    def _momentum_at_refresh(self, exp_avg, old_basis, new_basis, config: SubspaceConfig, grad, group) -> torch.Tensor:
         fresh = torch.zeros_like(to_subspace(grad, new_basis, config.side))
         if exp_avg is None or old_basis is None or old_basis.shape != new_basis.shape:
             return fresh  # first basis (or the rank changed through the group): start from zero
-        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad.shape, resolve(group, "refresh"))
+        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad.shape, self.resolved(group, "refresh"))
         return moved.clone() if moved is exp_avg else moved
 
 
@@ -326,6 +324,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
     paper = PAPER
     paper_routing = Routing("all_linear", dense={"lowrank": False}, rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = SM_VARIANT_DEFAULTS
 
     def __init__(
         self,
@@ -381,12 +380,11 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
         if uses_projection(p, group):
             lifted, orthogonal = self._subspace_parts(p, grad, state, group, beta1)
             c1 = 1.0 - beta1**step if group["bias_correction"] else 1.0
-            numerator, c = combine_numerator(lifted, orthogonal, c1, resolve(group, "correct_sgd_part"))
+            numerator, c = combine_numerator(lifted, orthogonal, c1, self.resolved(group, "correct_sgd_part"))
             p.add_(numerator, alpha=-lr / c)
         else:
             if beta1 != 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             sgd_update(p, grad, state.get("momentum_buffer"), step, lr=lr, momentum=beta1, momentum_type="ema",
                        dampening=0.0, weight_decay=0.0, bias_correction=group["bias_correction"])
-        if group["weight_decay"] != 0:
-            p.add_(p, alpha=-lr * group["weight_decay"])
+        decay_after(p, lr, group["weight_decay"])

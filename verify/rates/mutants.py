@@ -60,7 +60,6 @@ import algorithms
 from algorithms import fira_adamw as _fira_module
 from algorithms import ldadam as _ldadam_module
 from algorithms.subsets import divide_by_subsets, subset_sum_of_squares
-from algorithms.adagrad_subset_norm import ADAGRAD_VARIANT_DEFAULTS, resolved
 
 __all__ = ["Mutant", "MUTANTS", "INVISIBLE", "mutants_of"]
 
@@ -111,7 +110,7 @@ def _no_sqrt_update(opt, p, grad, state, group) -> None:
     layout = opt._layout(p, group)
     batch = group["batch_dims"]
     state["sum_sq"].add_(subset_sum_of_squares(grad, layout, batch))
-    denom = state["sum_sq"] + resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS)
+    denom = state["sum_sq"] + opt.resolved(group, "eps")
     p.add_(divide_by_subsets(grad, denom, layout, batch), alpha=-float(group["lr"]))
 
 
@@ -121,7 +120,7 @@ def _not_accumulated_update(opt, p, grad, state, group) -> None:
     layout = opt._layout(p, group)
     batch = group["batch_dims"]
     current = state["sum_sq"] + subset_sum_of_squares(grad, layout, batch)  # the bug: not written back
-    denom = current.sqrt().add_(resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS))
+    denom = current.sqrt().add_(opt.resolved(group, "eps"))
     p.add_(divide_by_subsets(grad, denom, layout, batch), alpha=-float(group["lr"]))
 
 
@@ -180,7 +179,7 @@ class AdagradSubsetNormStridedSubsets(algorithms.REGISTRY["adagrad_subset_norm"]
         perm = torch.arange(d, device=p.device).reshape(k, d // k).T.reshape(-1)  # the bug: [k, d/k] read column-wise
         g = grad[..., perm]
         state["sum_sq"].add_(subset_sum_of_squares(g, layout, batch))
-        denom = state["sum_sq"].sqrt().add_(resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS))
+        denom = state["sum_sq"].sqrt().add_(self.resolved(group, "eps"))
         step = divide_by_subsets(g, denom, layout, batch)
         p[..., perm] = p[..., perm] - float(group["lr"]) * step
 
