@@ -114,10 +114,10 @@ seeds instead). Each refresh test costs one host synchronisation.
 Rank trace
 ----------
 ``state["refresh_log"]`` (CPU int64 ``[k, 2]``) records ``(step, rank)`` at each refresh, so the trace
-survives checkpoints; :meth:`AdaRankGrad.rank_trace` expands it to :math:`r_t` per step and
-:meth:`AdaRankGrad.rank_traces` / :meth:`AdaRankGrad.rank_summary` report every projected parameter
-(time-average and peak rank: memory is :math:`r_t(\min(m,n) + 2\max(m,n))` at step t, plus the
-sketch workspace at a refresh).
+survives checkpoints. The diagnostics that read it live with the rank engine,
+:mod:`verify.rank.diagnostics`: ``rank_trace(opt, p)`` expands it to :math:`r_t` per step, and
+``rank_traces(opt)`` / ``rank_summary(opt)`` report every projected parameter (time-average and peak
+rank: memory is :math:`r_t(\min(m,n) + 2\max(m,n))` at step t, plus the sketch workspace at a refresh).
 
 Exact reductions (tested in float64): ``min_rank = max_rank = r``, the convergence trigger off,
 ``max_steps_per_subspace = T``, ``svd="exact"``, both transforms ``"keep"`` and GaLore's
@@ -509,55 +509,3 @@ class AdaRankGrad(ReferenceOptimizer):
         state["subspace_step"] = torch.zeros((), dtype=torch.int64)
         entry = torch.tensor([[step, rank]], dtype=torch.int64)
         state["refresh_log"] = torch.cat([state["refresh_log"], entry])
-
-    # ------------------------------------------------------------------ the rank trace
-    def refresh_steps(self, p: torch.Tensor) -> list[int]:
-        """1-based steps at which ``p``'s subspace was (re)chosen."""
-        log = self.state[p].get("refresh_log")
-        return [] if log is None else [int(s) for s in log[:, 0]]
-
-    def rank_trace(self, p: torch.Tensor) -> list[int]:
-        """:math:`r_t` for t = 1 … the number of steps ``p`` has taken (empty for a dense parameter)."""
-        state = self.state[p]
-        log = state.get("refresh_log")
-        if log is None or log.shape[0] == 0:
-            return []
-        total = int(state["step"])
-        bounds = [int(s) for s in log[:, 0]] + [total + 1]
-        trace: list[int] = []
-        for i, rank in enumerate(int(r) for r in log[:, 1]):
-            trace.extend([rank] * (bounds[i + 1] - bounds[i]))
-        return trace
-
-    def _named_projected(self):
-        for gi, group in enumerate(self.param_groups):
-            names = group.get("param_names")
-            for pi, p in enumerate(group["params"]):
-                if "refresh_log" in self.state.get(p, {}):
-                    name = names[pi] if names is not None and pi < len(names) else f"param_groups[{gi}]['params'][{pi}]"
-                    yield name, p
-
-    def rank_traces(self) -> dict[str, list[int]]:
-        """``{parameter name: rank trace}`` for every projected parameter that has taken a step."""
-        return {name: self.rank_trace(p) for name, p in self._named_projected()}
-
-    def rank_summary(self) -> dict[str, dict[str, float]]:
-        """Per projected parameter: time-average rank, peak rank, final rank, number of refreshes, and the
-        time-average and peak state elements :math:`r_t(\\min(m,n) + 2\\max(m,n))` (memory.md)."""
-        out = {}
-        for name, p in self._named_projected():
-            trace = self.rank_trace(p)
-            if not trace:
-                continue
-            m, n = p.shape
-            per_rank = min(m, n) + 2 * max(m, n)
-            mean = sum(trace) / len(trace)
-            out[name] = {
-                "mean_rank": mean,
-                "max_rank": max(trace),
-                "final_rank": trace[-1],
-                "refreshes": len(self.refresh_steps(p)),
-                "mean_state_elements": mean * per_rank,
-                "peak_state_elements": max(trace) * per_rank,
-            }
-        return out

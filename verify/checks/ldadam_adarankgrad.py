@@ -15,6 +15,7 @@ import torch
 import algorithms
 from algorithms.projection import project_back
 from verify.checks._common import relative_error
+from verify.rank.diagnostics import rank_trace
 from verify.suite import check
 from verify.verdicts import judged
 
@@ -191,7 +192,7 @@ def adarankgrad_spectrum_ranks(quick: bool) -> dict[float, tuple[int, int]]:
                                   rank_threshold=tau)
             p.grad = G
             opt.step()
-            out[(svd, tau)] = (opt.rank_trace(p)[0], expected)
+            out[(svd, tau)] = (rank_trace(opt, p)[0], expected)
     return out
 
 

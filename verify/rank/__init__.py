@@ -74,6 +74,7 @@ from .checks import (
     noise_level,
     run_checks,
 )
+from .diagnostics import rank_summary, rank_trace, rank_traces, refresh_steps
 from .figures import make_figures
 from .runs import GDTrace, RecordingOracle, roundoff_tolerance, run_gd, steps_to_floor
 from .theory import EPS_LEVELS, AbcTheory, gapped_problem, unvec, vec
@@ -82,5 +83,5 @@ __all__ = [
     "EPS_LEVELS", "vec", "unvec", "gapped_problem", "AbcTheory", "GDTrace", "RecordingOracle", "steps_to_floor",
     "run_gd", "roundoff_tolerance", "noise_level", "MIN_TESTED_STEPS", "RankCheck",
     "check_lemma33", "check_rank_one_limit", "check_noise_effect", "check_adarankgrad_trace",
-    "CHECKS", "run_checks", "make_figures",
+    "CHECKS", "run_checks", "make_figures", "refresh_steps", "rank_trace", "rank_traces", "rank_summary",
 ]
