@@ -93,72 +93,49 @@ from typing import Any
 
 import torch
 
-from .mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
 from .validation import check_choice
-from .adam import adam_update
+from .adam import adam_direction
 from .weight_decay import decay_before
 
-__all__ = ["MarsAdamW", "mars_adamw_update", "identity_preconditioned_update", "PRECONDITIONERS"]
+__all__ = ["MarsAdamW", "adamw_preconditioned_step", "identity_preconditioned_step", "mars_adamw_precondition",
+           "PRECONDITIONERS"]
 
 PRECONDITIONERS = ("adam", "identity")
 
 
-def identity_preconditioned_update(
-    param: torch.Tensor,
-    c: torch.Tensor,
-    exp_avg: torch.Tensor,
-    step: int,
-    *,
-    lr: float,
-    beta1: float,
-    weight_decay: float,
-    bias_correction: bool,
-) -> None:
-    """Algorithm 1 with :math:`H_t = I`: :math:`m_t` from :math:`\\tilde c_t`, then :math:`x \\leftarrow x - \\eta(m_t + \\lambda x)`."""
-    exp_avg.lerp_(c, 1 - beta1)
+def identity_preconditioned_step(param: torch.Tensor, exp_avg: torch.Tensor, step: int, *, lr: float, beta1: float,
+                                 weight_decay: float, bias_correction: bool) -> None:
+    r"""Algorithm 1, line 7, with :math:`H_t = I`: :math:`x \leftarrow x - \eta(m_t + \lambda x)` (:math:`\hat m_t`
+    with ``bias_correction``), in place, given :math:`m_t`."""
     direction = exp_avg / (1 - beta1**step) if bias_correction else exp_avg
     decay_before(param, lr, weight_decay)
     param.add_(direction, alpha=-lr)
 
 
-def mars_adamw_update(
-    param: torch.Tensor,
-    c: torch.Tensor,
-    exp_avg: torch.Tensor,
-    exp_avg_sq: torch.Tensor | None,
-    step: int,
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    bias_correction: bool,
-    preconditioner: str = "adam",
-) -> None:
-    """Algorithm 2, lines 6–9, in place, given the clipped :math:`\\tilde c_t` (any leading batch dims)."""
-    if preconditioner == "identity":
-        identity_preconditioned_update(
-            param, c, exp_avg, step, lr=lr, beta1=beta1, weight_decay=weight_decay, bias_correction=bias_correction
-        )
+def adamw_preconditioned_step(param: torch.Tensor, c: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+                              step: int, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                              bias_correction: bool) -> None:
+    r"""Algorithm 2, lines 7–9, in place, given :math:`m_t` and the clipped :math:`\tilde c_t`: :math:`v_t` (the EMA
+    of :math:`\tilde c_t^2`), then the AdamW step on the decayed :math:`x_t` (torch ε placement)."""
+    decay_before(param, lr, weight_decay)
+    exp_avg_sq.mul_(beta2).addcmul_(c, c, value=1 - beta2)
+    direction = adam_direction(exp_avg, exp_avg_sq, step, beta1=beta1, beta2=beta2, eps=eps, eps_placement="torch",
+                               bias_correction=bias_correction)
+    param.add_(direction, alpha=-lr)
+
+
+def mars_adamw_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                            hp: StepHyper) -> None:
+    """Line 7 of Algorithm 1 for MARS-AdamW: the group's preconditioner (Adam's, or the identity)."""
+    if group["preconditioner"] == "identity":
+        identity_preconditioned_step(param, state["exp_avg"], hp.step, lr=hp.lr, beta1=hp.beta1,
+                                     weight_decay=group["weight_decay"], bias_correction=group["bias_correction"])
         return
-    adam_update(
-        param,
-        c,
-        exp_avg,
-        exp_avg_sq,
-        step,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        decoupled_weight_decay=True,
-        eps_placement="torch",
-        weight_decay_timing="before",
-        bias_correction=bias_correction,
-    )
+    adamw_preconditioned_step(param, c, state["exp_avg"], state["exp_avg_sq"], hp.step, lr=hp.lr, beta1=hp.beta1,
+                              beta2=hp.beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                              bias_correction=group["bias_correction"])
 
 
 @register("mars_adamw")
@@ -214,9 +191,5 @@ class MarsAdamW(MarsOptimizerBase):
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",) if group["preconditioner"] == "identity" else ("exp_avg", "exp_avg_sq")
 
-    def _mars_update(self, p, c, state, group, hp: _Hyper) -> None:
-        mars_adamw_update(
-            p, c, state["exp_avg"], state.get("exp_avg_sq"), hp.step, lr=hp.lr, beta1=hp.beta1, beta2=hp.beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], bias_correction=group["bias_correction"],
-            preconditioner=group["preconditioner"],
-        )
+    def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
+        mars_adamw_precondition(p, c, state, group, hp)

@@ -66,18 +66,17 @@ from typing import Any
 
 import torch
 
-from .mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
 from .lion import sign_descent_step
 
-__all__ = ["MarsLion", "mars_lion_update"]
+__all__ = ["MarsLion", "mars_lion_precondition"]
 
 
-def mars_lion_update(param: torch.Tensor, c: torch.Tensor, exp_avg: torch.Tensor, *, lr: float, beta1: float,
-                     weight_decay: float) -> None:
-    """Algorithm 3, lines 6–7, in place, given the clipped :math:`\\tilde c_t`."""
-    exp_avg.lerp_(c, 1 - beta1)
-    sign_descent_step(param, exp_avg, lr=lr, weight_decay=weight_decay)
+def mars_lion_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                           hp: StepHyper) -> None:
+    r"""Algorithm 3, line 7, in place: :math:`x \leftarrow x - \eta(\operatorname{sign}(m_t) + \lambda x)`."""
+    sign_descent_step(param, state["exp_avg"], lr=hp.lr, weight_decay=group["weight_decay"])
 
 
 @register("mars_lion")
@@ -125,5 +124,5 @@ class MarsLion(MarsOptimizerBase):
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",)
 
-    def _mars_update(self, p, c, state, group, hp: _Hyper) -> None:
-        mars_lion_update(p, c, state["exp_avg"], lr=hp.lr, beta1=hp.beta1, weight_decay=group["weight_decay"])
+    def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
+        mars_lion_precondition(p, c, state, group, hp)

@@ -54,9 +54,9 @@ def normalise_not_orthogonalise(M):
     return M / torch.linalg.matrix_norm(M, keepdim=True)
 
 
-def ns_coefficients_swapped(M, *, steps=5, coefficients=shampoo.NS_COEFFICIENTS, eps=1e-8, compute_dtype=None):
+def ns_coefficients_swapped(M, *, steps=5, coefficients=shampoo.NS_COEFFICIENTS, **kwargs):
     a, b, c = coefficients
-    return real_ns(M, steps=steps, coefficients=(a, c, b), eps=eps, compute_dtype=compute_dtype)
+    return real_ns(M, steps=steps, coefficients=(a, c, b), **kwargs)
 
 
 def approx_noise_not_averaged(*args, **kwargs):
