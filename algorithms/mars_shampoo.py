@@ -164,7 +164,7 @@ def newton_schulz(
     compute_dtype: torch.dtype | None = None,
     rounding: str = "accurate",
 ) -> torch.Tensor:
-    """``steps`` quintic Newton–Schulz iterations on each matrix ``[..., m, n]``, in ``compute_dtype``.
+    r"""``steps`` quintic Newton–Schulz iterations on each matrix ``[..., m, n]``, in ``compute_dtype``.
 
     ``rounding`` places the roundings to ``compute_dtype`` (module docstring, "Rounding"): ``"accurate"``
     normalises in ``M``'s dtype and evaluates :math:`c\,(A\,(AX))`; ``"authors"`` casts ``M`` first, divides by

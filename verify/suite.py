@@ -45,10 +45,12 @@ def check(name: str, group: str, *, provenance: str = "D"):
 
 
 def load_checks() -> list[Check]:
-    from . import checks
+    from . import checks, methods
 
+    methods.load()
     for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{checks.__name__}.{info.name}")
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{checks.__name__}.{info.name}")
     return CHECKS
 
 

@@ -11,7 +11,7 @@ from algorithms import fira_adamw
 from algorithms.fira_adamw import FiraAdamW, limit_norm_growth, norm_scaling_factors
 from algorithms.galore_adamw import GaLoreAdamW
 
-from verify.checks.galore_fira import fira_transcription
+from verify.methods.galore_fira import fira_transcription
 
 from ..helpers import max_rel_err
 from .test_galore_adamw import SHAPES, adamw_twin, gen, identity_first_gradient, randn, step_with

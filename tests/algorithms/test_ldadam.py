@@ -13,7 +13,7 @@ from algorithms.grouping import paper_param_groups
 from algorithms import ldadam as L
 from algorithms.projection import project_back
 
-from verify.checks.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
+from verify.methods.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
 
 from ..helpers import max_rel_err
 
@@ -114,7 +114,7 @@ def test_full_rank_first_moment_official_variant_within_float32_decomposition_er
 @pytest.mark.parametrize("shape", [(4, 9), (9, 4), (6, 6)], ids=["wide", "tall", "square"])
 def test_matches_the_spec_rule(shape, error_feedback, proj_method):
     """Ours (paper variant, float64) against the spec's per-step rule (ldadam.md §A1 written out in
-    verify.checks.ldadam_adarankgrad.ldadam_transcription) at r = 3 over 25 steps. A tall
+    verify.methods.ldadam_adarankgrad.ldadam_transcription) at r = 3 over 25 steps. A tall
     matrix projects right; it is checked through the spec's identity left(Wᵀ)ᵀ = right(W)."""
     hyper = dict(lr=0.03, betas=BETAS, eps=1e-8, wd=0.1, rank=3, rho=0.908)
     x = start(shape)

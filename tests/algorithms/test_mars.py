@@ -1048,7 +1048,7 @@ def test_crosscheck_pytorch_optimizer_mars_shampoo(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- estimator MSE
-# MARS experiment A is a check of the default suite: verify.checks.mars.estimator_mse
+# MARS experiment A is a check of the default suite: verify.methods.mars.estimator_mse
 # (tests/verify/test_checks_mars.py runs it on the real code and on a planted bug).
 
 

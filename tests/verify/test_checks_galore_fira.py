@@ -7,7 +7,7 @@ import pytest
 import algorithms._galore as galore_base
 import algorithms.fira_adamw as fira
 import algorithms.galore_adamw as galore
-from verify.checks import galore_fira as checks
+from verify.methods import galore_fira as checks
 from verify.suite import load_checks
 
 real_direction = galore_base.subspace_direction

@@ -6,7 +6,7 @@ import pytest
 
 import algorithms.adarankgrad as A
 import algorithms.ldadam as L
-from verify.checks import ldadam_adarankgrad as C
+from verify.methods import ldadam_adarankgrad as C
 
 
 def test_every_check_passes_on_the_real_code():

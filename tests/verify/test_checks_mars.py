@@ -7,7 +7,7 @@ import torch
 
 import algorithms.mars as mars_core
 import algorithms.mars_shampoo as shampoo
-from verify.checks import mars as checks
+from verify.methods import mars as checks
 from verify.suite import load_checks
 
 real_ns = shampoo.newton_schulz

@@ -10,7 +10,7 @@ import algorithms.adam_sn as adam_sn
 import algorithms.adam_sn_sm as adam_sn_sm
 import algorithms.subsets as subsets
 import algorithms.subspace_momentum as sm
-from verify.checks import sn_sm as checks
+from verify.methods import sn_sm as checks
 from verify.suite import load_checks
 
 real_sum_of_squares = subsets.subset_sum_of_squares

@@ -16,6 +16,7 @@ from synthetic.llama import Llama, LlamaConfig
 from verify.checks import memory as memory_checks
 from verify.cli import main
 from verify.memory import formulas as F
+from verify.methods import galore_fira, sn_sm
 from verify.memory import models as M
 from verify.memory import totals as T
 from verify.memory.paper_tables import all_comparisons, gpt2_small
@@ -174,7 +175,7 @@ def test_snsm_check_fails_on_wrong_subset_rule(monkeypatch):
         kk, c = real(shape, rule)
         return (c, kk) if rule == "heuristics" and len(shape) == 2 else (kk, c)
 
-    monkeypatch.setattr(F, "subset_count", along_the_smaller_dim)
+    monkeypatch.setattr(sn_sm, "subset_count", along_the_smaller_dim)  # where the SN formulas call it
     outcome = memory_checks.snsm_llama_1b(True)
     ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok and "adam_sn" in detail
@@ -182,7 +183,8 @@ def test_snsm_check_fails_on_wrong_subset_rule(monkeypatch):
 
 def test_galore_table_check_fails_on_wrong_side(monkeypatch):
     real = F.side_rule
-    monkeypatch.setattr(F, "side_rule", lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
+    monkeypatch.setattr(galore_fira, "side_rule",  # where the GaLore formulas call it
+                        lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
     outcome = memory_checks.galore_llama_table(True)
     ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok

@@ -23,7 +23,7 @@ from synthetic.metrics import METRICS, state_value
 from synthetic.noise import AdditiveNoise
 from synthetic.problems import MatrixQuadratic
 from synthetic.rng import SeedStreams
-from verify.verdicts import Outcome, exit_status, gated_row, judged
+from verify.verdicts import Outcome, gated_row, judged
 
 from .runs import agreement, decimate, roundoff_tolerance, run_gd, series, steps_to_floor
 from .theory import CLUSTER, EPS_LEVELS, AbcTheory, gapped_problem
