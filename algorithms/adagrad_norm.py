@@ -1,5 +1,5 @@
 r"""AdaGrad-Norm (Streeter & McMahan 2010; Ward, Wu & Bottou 2019): one scalar step size, the
-``k = d`` end of Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; sn-sm.md §1.1).
+``k = d`` end of Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; docs/methods.md §1.1).
 
 .. math::
 

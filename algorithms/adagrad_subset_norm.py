@@ -1,4 +1,4 @@
-r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.3).
+r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.1–1.2).
 
 .. math::
 
@@ -14,7 +14,7 @@ r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md 
    &\quad x_t \leftarrow x_t - \eta\lambda\, x_t \qquad \text{(decoupled, after the update, as the authors' code)}
    \end{aligned}
 
-``variant="paper"`` (the theory, sn-sm.md §1.3): :math:`b_0 > 0` sits **inside** the square root
+``variant="paper"`` (the theory, docs/methods.md §1.1): :math:`b_0 > 0` sits **inside** the square root
 and :math:`\epsilon = 0`. That placement of :math:`b_0` is an **unverified** reconstruction [U] (the
 paper body was not read); it is why ``b0`` is an explicit argument. ``variant="official"`` (the
 authors' ``GenericOptim`` with ``betas=(0, 1)``, ``correct_bias=False`` [C]): :math:`b_0 = 0` and
@@ -22,7 +22,7 @@ authors' ``GenericOptim`` with ``betas=(0, 1)``, ``correct_bias=False`` [C]): :m
 ``b0`` and ``eps``; both formulas are the one above.
 
 The authors' CLI preset "adagrad" keeps EMA momentum (``--beta1`` defaults to 0.9) on top of this
-(sn-sm.md §7, quirk 3); that optimizer is ``adam_sn`` with ``betas=(0.9, 1.0)``,
+(docs/methods.md §1.7, item 3); that optimizer is ``adam_sn`` with ``betas=(0.9, 1.0)``,
 ``bias_correction=False``, ``variant="official"``. Pass ``--beta1 0`` to the code to get this one.
 
 Paper numbering: the algorithm and equation numbers of arXiv 2411.07120 are **not verified** (the

@@ -1,4 +1,4 @@
-r"""AdamSN: Adam with a Subset-Norm second moment (Nguyen & Nguyen, arXiv 2411.07120; sn-sm.md §1.4).
+r"""AdamSN: Adam with a Subset-Norm second moment (Nguyen & Nguyen, arXiv 2411.07120; the code's rule: docs/methods.md §1.3).
 
 .. math::
 
@@ -31,7 +31,7 @@ Variants (``variant="paper"|"official"``; each difference is also an explicit ar
   [C]); paper ``"torch"``, ε after the bias-corrected :math:`\sqrt{\hat v}` (textbook Adam; the
   paper's own box is **unverified** [U]).
 * β₂ = 1 with bias correction: official :math:`c_2 = 1 - 1^t = 0`, so the step is exactly **zero**
-  and training silently stalls (sn-sm.md §7, bug 2; reproduced, with a :class:`ZeroStepWarning`);
+  and training silently stalls (docs/methods.md §1.7, item 2; reproduced, with a :class:`ZeroStepWarning`);
   paper: accumulation with :math:`c_2 = 1` (a sum needs no bias correction).
 
 The authors' ``GenericOptim`` also switches the denominator off entirely when β₂ = 0 (its "sgd"
@@ -198,7 +198,7 @@ def validate_sn_adam_group(group: dict[str, Any], betas: tuple[float, float]) ->
     if betas[1] == 1.0 and group["bias_correction"] and group["variant"] == "official":
         warnings.warn(
             "variant='official' with betas[1]=1 and bias_correction=True reproduces the authors' GenericOptim, whose "
-            "step is exactly zero (sqrt(1 - 1**t) = 0; sn-sm.md §7 bug 2); pass bias_correction=False for AdaGrad",
+            "step is exactly zero (sqrt(1 - 1**t) = 0; docs/methods.md §1.7, item 2); pass bias_correction=False for AdaGrad",
             ZeroStepWarning,
             stacklevel=3,
         )

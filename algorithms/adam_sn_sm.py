@@ -1,5 +1,5 @@
 r"""AdamSNSM: Subspace-Momentum numerator over a Subset-Norm denominator, the optimizer of the
-LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.6; the authors'
+LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.5; the authors'
 ``GenericOptim(momentum_type="sm", second_moment_type="sn")``).
 
 .. math::
@@ -44,7 +44,7 @@ item                 ``"official"`` (authors' code [C])     ``"paper"``
 ``eps_placement``    ``"hf"``                               ``"torch"`` [U]
 ``correct_sgd_part`` True: :math:`1/c_1` scales            False: only the momentum part is bias
                      :math:`R_t` too (×10 at t = 1 for      corrected [U]
-                     β₁ = 0.9; sn-sm.md §7 quirk 5)
+                     β₁ = 0.9; docs/methods.md §1.7, item 5)
 ``refresh``          ``"official"`` (stale basis, bug 1)    ``"reset"`` [U]
 β₂ = 1 with bias     zero step (bug 2; warned)              accumulation with :math:`c_2 = 1`
 correction
@@ -64,7 +64,7 @@ variant; ``betas[0]=0`` ≡ ``rmsprop_sn`` with the same bias correction; the de
 with the same ``eps_placement`` and ``weight_decay_timing="after"``.
 
 State of a projected ``m × n`` matrix (m ≥ n, svd, ``"heuristics"``): ``exp_avg`` ``m × r``,
-``basis`` ``n × r``, ``exp_avg_sq`` ``m × 1`` (sn-sm.md §1.6, memory.md: :math:`r(M + \mu) + M`).
+``basis`` ``n × r``, ``exp_avg_sq`` ``m × 1`` (docs/memory.md §1: :math:`r(M + \mu) + M`).
 
 Defaults
 --------

@@ -36,7 +36,7 @@ Right side: :math:`Q \in \mathbb{R}^{n \times r_t}` spans right singular vectors
 Provenance: everything is UNVERIFIED
 ------------------------------------
 **No official code exists and the paper's algorithm boxes have not been read** (spec
-adarankgrad.md). Only the abstract is verified: rank reduction "during Adam steps" by an "efficient
+docs/methods.md §6). Only the abstract is verified: rank reduction "during Adam steps" by an "efficient
 online-updating low-rank projections rule", "a randomized SVD scheme for efficiently finding the
 projection matrix", and moments that are adapted ("Adaptive Gradient-Rank *and Moments*").
 Secondary sources name an "information threshold" rank rule (paper's "Algorithm 2"), a moment
@@ -45,7 +45,7 @@ same first author's SUMO paper writes as an absolute bound :math:`\|\hat G\| \le
 with a per-subspace tolerance. The box above is the toolkit's reconstruction of that lineage.
 Paper numbering (secondary, unverified): "Algorithm 2" is the information-based adaptive subspace
 selection (the rank rule), the full training loop is probably Algorithm 3, and Lemma 1 is the
-rank-decay lemma (rank-decay.md §2; it holds for rank → 1 only when the λ₁-eigenvector of
+rank-decay lemma (docs/rank.md §2; it holds for rank → 1 only when the λ₁-eigenvector of
 :math:`\frac1N\sum_i C_i \otimes B_i` is decomposable). The convergence theorem analyses SGD inner
 steps, not Adam (per the SUMO paper); its statement is unverified.
 

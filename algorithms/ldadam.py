@@ -37,7 +37,7 @@ Provenance
 **The paper's algorithm box is NOT VERIFIED** (unverified): no line of the paper's Algorithm, its
 assumptions or its theorems has been checked against the paper's text. The box above is the rule of
 the authors' code ``IST-DASLab/LDAdam`` @ f3c5daf (``ldadamw_torch/ldadamw.py``), re-derived from it
-(spec ldadam.md §A1, checked there to 2e-16 against the official optimizer). The abstract confirms
+(docs/methods.md §3.1, checked to 2e-16 against the official optimizer). The abstract confirms
 only the ingredients: a "projection-aware update rule" for the states and a "generalized error
 feedback" mechanism; secondary sources describe "block power iteration with warm initialization …
 at each step" and a Gram–Schmidt step (the code's ``Gram_Schmidt`` is Householder QR). Every choice

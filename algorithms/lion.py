@@ -17,7 +17,7 @@ uses the pre-update :math:`x_{t-1}` and is scaled by :math:`\eta_t` (Algorithm 2
 :math:`x \leftarrow (1-\eta\lambda)x - \eta\,\mathrm{sign}(c)`, as in the authors' ``lion_pytorch.py``.
 
 Reductions: Lion(β1, β2) ≡ approx MARS-Lion with β = β2, γ = (β2−β1)/β2, no clipping and the
-official first step (MARS §3.2.2, eqs. 3.18–3.19; mars.md §6) — tested in float64. β1 = β2 makes
+official first step (MARS §3.2.2, eqs. 3.18–3.19; docs/methods.md §2.5) — tested in float64. β1 = β2 makes
 Lion signSGD on an EMA (Signum with decoupled decay).
 
 Defaults

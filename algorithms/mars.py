@@ -29,7 +29,7 @@ What :math:`h_t` is:
     :math:`h_t = g_{t-1} = \nabla f(x_{t-1}, \xi_{t-1})`, the previous step's gradient. The
     optimizer **copies** it into ``state["prev_grad"]``; it never keeps a reference to ``p.grad``
     (the authors' code does, so an in-place ``zero_grad(set_to_none=False)`` silently turns it into
-    AdamW on clipped gradients; mars.md §7). One extra buffer per parameter.
+    AdamW on clipped gradients; docs/methods.md §2.6). One extra buffer per parameter.
 ``"exact"`` (MARS-exact, Algorithm 1 as written)
     :math:`h_t = \nabla f(x_{t-1}, \xi_t)`: the gradient on the *current* sample at the previous
     iterate. ``step(closure)`` is required. The closure must recompute the loss and the gradients

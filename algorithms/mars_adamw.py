@@ -29,7 +29,7 @@ routing of non-matrix parameters: :mod:`algorithms.mars`.
 
 Exact reductions (tested in float64 to round-off): γ = 0 with clipping inactive ⇒
 ``torch.optim.AdamW`` (with clipping active ⇒ AdamW on the clipped gradients); approx without
-clipping ⇒ :math:`m_t = \gamma g_t + (1-\gamma)\bar u_t`, :math:`\bar u` the EMA of g (mars.md §6,
+clipping ⇒ :math:`m_t = \gamma g_t + (1-\gamma)\bar u_t`, :math:`\bar u` the EMA of g (docs/methods.md §2.5,
 official first step); exact, γ = 1, ``preconditioner="identity"``, no clipping, no bias correction,
 official first step ⇒ STORM with :math:`a = 1-\beta_1`.
 
@@ -81,7 +81,7 @@ more). Zero-size tensors step their counters and change nothing.
 Memory (per parameter element, besides p and its gradient): approx 3 (m, v, prev_grad) = 1.5×
 AdamW; exact 3 (m, v, x_prev); exact_lookahead 3 between steps (m, v, prev_grad), 4 between
 :meth:`store_lookahead_grads` and ``step()``; the fallback 2 (m, v; +x_prev under exact). The
-authors' exact mode keeps 4 (mars.md §3). Transient: ``clip="global"`` (the paper's) needs every
+authors' exact mode keeps 4 (docs/methods.md §2.4). Transient: ``clip="global"`` (the paper's) needs every
 parameter's :math:`c_t` before the first update, so one step briefly holds a full parameter-size copy
 per group (measured on an H200: 105.6 MiB for a 25.6M-parameter model, as predicted); ``"tensor"`` and
 ``"none"`` finish each parameter before the next :math:`c_t` exists.

@@ -27,7 +27,7 @@ Defaults
 argument           default                 source
 =================  ======================  ===========================================================
 lr                 3e-3                    code constructor (shared by every ``mars_type``; tuned for
-                                           MARS-AdamW only — re-tune for Lion, mars.md §2)
+                                           MARS-AdamW only — re-tune for Lion, docs/methods.md §2.7)
 beta1              0.95                    paper Tables 11–12 and code ``betas[0]`` (``betas[1]`` unused)
 weight_decay       0                       code constructor
 gamma              0.025                   paper and code

@@ -1,5 +1,5 @@
 r"""RMSPropSN: RMSProp with a Subset-Norm second moment and no momentum state (Nguyen & Nguyen,
-arXiv 2411.07120; sn-sm.md §1.4, the authors' "rmsprop" preset).
+arXiv 2411.07120; the authors' "rmsprop" preset, docs/methods.md §1.3).
 
 .. math::
 

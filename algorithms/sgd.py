@@ -16,7 +16,7 @@ r"""SGD with optional heavy-ball or EMA momentum — the baseline every theorem 
    \end{aligned}
 
 ``momentum_type="ema"`` is the form Subspace-Momentum reduces to at full rank
-(sn-sm.md §1.5): with ``momentum=β₁`` it is the EMA momentum SGD that ``subspace_momentum``
+(docs/methods.md §1.4): with ``momentum=β₁`` it is the EMA momentum SGD that ``subspace_momentum``
 equals when the projector is the identity and never refreshed.
 
 Defaults

@@ -1,5 +1,5 @@
 r"""Subspace-Momentum (SM): EMA momentum inside a low-dimensional subspace, plain SGD in its
-orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.5).
+orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.4).
 
 .. math::
 
@@ -18,7 +18,7 @@ orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §
 Here :math:`P_t g` means :math:`U^\top G` (basis on the left, ``r × n`` momentum) or :math:`G U`
 (basis on the right, ``m × r`` momentum) for a matrix gradient :math:`G \in \mathbb{R}^{m \times n}`
 (:mod:`algorithms.projection`), and :math:`P_t^\top P_t` is the orthogonal projector onto the
-subspace. One step size η serves both parts (sn-sm.md §1.5).
+subspace. One step size η serves both parts (docs/methods.md §1.4).
 
 Projections (``proj_type``), as the authors' ``projectors/`` [C]:
 
@@ -45,7 +45,7 @@ Refresh rules (``refresh``) at a refresh step ``t > 1`` (the basis is rebuilt fr
                ``overlap_state`` group key)
 ``"official"`` the authors' code [C][V]: the refresh step uses the **stale** coordinates
                (:math:`\beta_1 m_{old} + (1-\beta_1) P_{new} g_t`, lifted through the **new** basis),
-               and only *after* that step is the momentum zeroed (sn-sm.md §1.5, bug 1)
+               and only *after* that step is the momentum zeroed (docs/methods.md §1.7, item 1)
 ============== ==========================================================================
 
 Variants (``variant="paper"|"official"``; each item is also an explicit argument, ``None`` = the
@@ -54,7 +54,7 @@ variant's choice):
 * ``refresh``: official ``"official"`` (stale basis); paper ``"reset"``, the code's evident intent
   (what the paper does at a refresh is **unverified** [U]).
 * ``correct_sgd_part``: official True, :math:`c_1' = c_1` (the bias correction scales the
-  orthogonal SGD part too, sn-sm.md §7 quirk 5); paper False, :math:`c_1' = 1` (only the momentum
+  orthogonal SGD part too, docs/methods.md §1.7, item 5); paper False, :math:`c_1' = 1` (only the momentum
   is bias corrected; **unverified** [U]).
 * ``rank_overflow``: official ``"truncate"`` (rank > projected dimension silently becomes the
   projected dimension); paper ``"raise"`` (``ValueError`` at construction naming the parameter).
@@ -66,7 +66,7 @@ variant's choice):
 The float32 SVD is the only downcast; the stored basis is cast back, so every state tensor keeps
 the parameter's dtype. ``bias_correction`` defaults to False (the authors' "sgd" preset,
 ``correct_bias=False``). The paper's intended algorithm (momentum in span P, SGD in the complement,
-one η; sn-sm.md §1.5) is itself an **unverified** reconstruction [U].
+one η; docs/methods.md §1.4) is itself an **unverified** reconstruction [U].
 
 Paper numbering: the algorithm and equation numbers of arXiv 2411.07120 are **not verified** (the
 paper body was not read); the update is the authors' code [C].

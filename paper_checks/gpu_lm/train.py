@@ -3,7 +3,7 @@
     python -m paper_checks.gpu_lm.train --out DIR [--optimizers adam,galore_adamw,...] [--steps N]
     python -m paper_checks.gpu_lm.train --tiny --device cpu --steps 3 --out /tmp/x   # plumbing check
 
-Protocol (fixed for every optimizer; gpu-validation.md §4): same model init, same data stream
+Protocol (fixed for every optimizer): same model init, same data stream
 (fresh HMM samples each step from a seeded generator, so no epoch/overfitting effects), batch
 ``--batch`` × 256 tokens, linear warmup then cosine decay to 10 %, global gradient clipping at 1.0
 for every method (stated, since the official recipes differ), bf16 autocast on CUDA with fp32

@@ -1,4 +1,4 @@
-r"""P3: an ill-conditioned matrix least-squares problem plus a cosine ripple (theory.md §3, SM E6).
+r"""P3: an ill-conditioned matrix least-squares problem plus a cosine ripple (docs/problems.md §3; experiment E6).
 
 .. math::
 

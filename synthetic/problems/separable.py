@@ -1,4 +1,4 @@
-r"""P1: a separable non-convex sum of log-barriers (theory.md §3, SN experiments E1–E4).
+r"""P1: a separable non-convex sum of log-barriers (docs/problems.md §3; SN experiments E1–E4).
 
 .. math::
 

@@ -90,7 +90,7 @@ def test_dense_path_equals_adam(variant, placement):
 
 # ----------------------------------------------------------------------------- explicit reference
 def reference_adam_sn_sm(grads, x0, *, lr, b1, b2, eps, r, gap, official):
-    """Tall matrix, heuristics rows, svd on the right, written with explicit matrices (sn-sm.md §1.6).
+    """Tall matrix, heuristics rows, svd on the right, written with explicit matrices (docs/methods.md §1.5).
     official: stale-basis refresh, HF ε, whole numerator over c1; paper: reset, torch ε, only m over c1."""
     x = x0.clone()
     B = m = None
@@ -191,7 +191,7 @@ def test_param_groups_put_every_linear_weight_including_lm_head_in_sn_sm():
 
 
 def test_state_memory_matches_the_formula_on_a_llama_shaped_model():
-    """memory.md: per SN+SM matrix r(M + μ) + M (svd, heuristics); every other parameter 2·numel (Adam)."""
+    """docs/memory.md §1: per SN+SM matrix r(M + μ) + M (svd, heuristics); every other parameter 2·numel (Adam)."""
     torch.manual_seed(0)
     model = TinyLlama().double()
     r = 3
@@ -209,7 +209,7 @@ def test_state_memory_matches_the_formula_on_a_llama_shaped_model():
 
 
 def test_llama_1b_state_counts_match_memory_md():
-    """memory.md [D], LLaMA-1B, r = 512: SN+SM momentum 318,361,600, SN 621,800, projectors 177,209,344, on the
+    """docs/memory.md §3 [D], LLaMA-1B, r = 512: SN+SM momentum 318,361,600, SN 621,800, projectors 177,209,344, on the
     optimizer's own side/rank/subset rules (parameters on the meta device: nothing is allocated)."""
     h, f, layers, vocab, r = 2048, 5461, 24, 32000, 512
     shapes = [(h, h)] * 4 * layers + [(f, h), (f, h), (h, f)] * layers + [(vocab, h)]

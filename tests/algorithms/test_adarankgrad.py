@@ -394,7 +394,7 @@ def test_param_groups_helper():
 
 
 def test_state_elements_follow_the_rank_trace():
-    """memory.md: r_t·(min + 2·max) at step t per projected matrix; the counters and the log are O(1) and
+    """docs/memory.md §1: r_t·(min + 2·max) at step t per projected matrix; the counters and the log are O(1) and
     O(refreshes) host integers."""
     opt, p = _adaptive_run()
     st = opt.state[p]

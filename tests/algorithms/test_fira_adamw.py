@@ -125,7 +125,7 @@ def test_paper_and_official_residual_forms_agree_at_unit_scale_without_limiter()
 
 
 def test_paper_and_official_residual_forms_differ_for_alpha_below_one():
-    """fira.md A1: the code leaks (1 − α)PR into the unscaled residual (max error 2.4 at α = 0.25 there)."""
+    """The Fira code leaks (1 − α)PR into the unscaled residual (max error 2.4 at α = 0.25 there)."""
     paper, official = run_forms(alpha=0.25, gamma=None)
     assert max_rel_err(official, paper) > 1e-2
 

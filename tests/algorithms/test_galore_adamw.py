@@ -135,7 +135,7 @@ def test_official_one_by_n_with_projected_moments_is_hf_adamw_whatever_the_svd_s
 
 
 def test_full_rank_is_not_adam():
-    """Pitfall 1 of galore.md: r = min(m, n) is Adam in a rotated basis, not Adam."""
+    """r = min(m, n) is Adam in a rotated basis, not Adam."""
     g = gen(5)
     w0 = randn((6, 10), g)
     a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
@@ -208,7 +208,7 @@ def test_transfer_moments_moves_momentum_exactly_and_keeps_v_nonnegative():
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_sign_flips_at_refresh_change_kept_moments_but_not_projected_ones(monkeypatch, variant):
-    """GaLore depends on SVD signs because its moments are not rotated (galore.md §B6); projecting the
+    """GaLore depends on SVD signs because its moments are not rotated (docs/methods.md §4.1); projecting the
     moments removes the dependence exactly."""
     real = _galore.subspace_basis
     g = gen(9)

@@ -218,7 +218,7 @@ def test_approx_mars_lion_equals_lion(lion_betas, wd):
 
 
 def test_approx_gamma_one_has_no_momentum():
-    """Approx with γ = 1: m_t = g_t exactly (mars.md §6)."""
+    """Approx with γ = 1: m_t = g_t exactly (docs/methods.md §2.5)."""
     gen = torch.Generator().manual_seed(6)
     p = randn((6, 3), gen).requires_grad_()
     opt = algorithms.make("mars_lion", [p], lr=1e-3, beta1=0.9, gamma=1.0, clip="none", first_step="official")
@@ -556,7 +556,7 @@ def test_inplace_zero_grad_leaves_the_trajectory_unchanged():
 
 
 def aliasing_remember(state, grad):
-    """The authors' bug (mars.md §7): keep a reference to p.grad instead of a copy."""
+    """The authors' bug (docs/methods.md §2.6): keep a reference to p.grad instead of a copy."""
     state["prev_grad"] = grad
 
 

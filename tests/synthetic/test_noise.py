@@ -31,7 +31,7 @@ def draws(noise, n_seeds=64, per_seed=2048, step=1):
 
 
 def test_gaussian_sigma_factor_is_the_tight_constant():
-    """(1 - 2/c²)^(-1/2) = e exactly at c = c_G (the calibration of theory.md §3)."""
+    """(1 - 2/c²)^(-1/2) = e exactly at c = c_G (the calibration of docs/problems.md §4)."""
     assert GAUSSIAN_SIGMA_FACTOR == pytest.approx(1.5209, abs=1e-4)
     assert (1 - 2 / GAUSSIAN_SIGMA_FACTOR**2) ** -0.5 == pytest.approx(E, rel=1e-14)
 

@@ -193,7 +193,7 @@ def test_missing_state_key_is_reported():
 
 # ----------------------------------------------------------------------------- formulas themselves
 def test_formulas_match_memory_md_section_1():
-    """The closed forms of memory.md §1 for an m×n matrix (m < n, left projection)."""
+    """The closed forms of docs/memory.md §1 for an m×n matrix (m < n, left projection)."""
     mm, nn, rr = 32, 48, 8
     galore = F.param_memory("galore_adamw", (mm, nn), {"rank": rr})
     assert galore.elements(F.PAPER_KINDS | F.PROJECTOR_KINDS) == rr * mm + 2 * rr * nn

@@ -1,4 +1,4 @@
-"""LLaMA shape lists, model totals against memory.md §2–4, the paper-table comparison, the committed
+"""LLaMA shape lists, model totals against docs/memory.md §2–4, the paper-table comparison, the committed
 results files, the `verify memory` command and the memory suite checks (each shown to fail on a mutant)."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_unknown_model_and_routing_errors():
         M.table_groups("adam", M.meta_model(M.LLAMA_CONFIGS["llama-60m"]), None, dense_options={"lr": 1.0})
 
 
-# ----------------------------------------------------------------------------- totals vs memory.md §3
+# ----------------------------------------------------------------------------- totals vs docs/memory.md §3
 def test_sn_sm_llama_1b_arithmetic_exact():
     cfg = M.LLAMA_CONFIGS["llama-1b"]
     snsm = T.model_totals("adam_sn_sm", cfg, rank=512)
@@ -98,7 +98,7 @@ def test_paper_comparison_verdicts():
         assert by[("SN-SM README figure, LLaMA-1B optimizer states", "llama-1b", algo)]["verdict"] == "match"
     assert by[("SN-SM README figure, LLaMA-1B optimizer states", "llama-1b", "adam_sn_sm")]["matches"] == \
         ["bf16 without projectors, GiB"]  # the 0.84 GB leaves the projectors out, in GiB
-    # GaLore Table 6b's GaLore column is not reproducible by any accounting (galore.md §B3)
+    # GaLore Table 6b's GaLore column is not reproducible by any accounting (docs/memory.md §4)
     for model in ("llama-60m", "llama-130m", "llama-350m", "llama-1b"):
         cell = by[("GaLore Table 6b", model, "GaLore")]
         assert cell["verdict"] == "mismatch" and "elements" in cell["reason"]

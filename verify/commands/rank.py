@@ -1,7 +1,7 @@
 """``verify rank``: gradient-rank decay checks on the A − BWC problem (:mod:`verify.rank`).
 
     verify rank                          # quick instances (16×24), a verdict per check
-    verify rank --full                   # the 32×48 instances of rank-decay.md §4
+    verify rank --full                   # the 32×48 instances of docs/rank.md §4
     verify rank --write results/rank     # also write <check>.json with the traces
     verify rank --figures results/rank --out figures/   # draw the figures from saved results (no rerun)
     verify rank --only lemma33,noise_effect
@@ -15,7 +15,7 @@ DESCRIPTION = HELP + " (examples in the module docstring: python -m pydoc verify
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--full", action="store_true", help="the 32x48 instances of rank-decay.md §4 (slower)")
+    parser.add_argument("--full", action="store_true", help="the 32x48 instances of docs/rank.md §4 (slower)")
     parser.add_argument("--only", default=None, help="comma-separated subset of: lemma33, rank_one_limit, "
                         "noise_effect, adarankgrad_trace")
     parser.add_argument("--write", metavar="DIR", default=None, help="write <check>.json results to DIR")

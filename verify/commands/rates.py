@@ -1,4 +1,4 @@
-"""``verify rates``: convergence-rate checks against each algorithm's theorem (theory.md).
+"""``verify rates``: convergence-rate checks against each algorithm's theorem (docs/rates.md).
 
     verify rates --quick                      # every algorithm on the reduced grid (cached, resumable)
     verify rates --quick --algo ldadam        # only the checks of LDAdam (and the cells they need)

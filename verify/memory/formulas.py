@@ -1,4 +1,4 @@
-r"""Optimizer-state memory as sympy formulas, per algorithm and per parameter shape (memory.md §1).
+r"""Optimizer-state memory as sympy formulas, per algorithm and per parameter shape (docs/memory.md §1).
 
 This module is the framework (terms, the per-parameter formula, group transients, the shared rules);
 each method family writes its formulas in :mod:`verify.memory` 's sense in :mod:`verify.methods`
@@ -174,7 +174,7 @@ def group_transient(memories: Sequence[tuple[ParamMemory, int | None]]) -> int:
 def side_rule(mm: int, nn: int, rule: str, square: str) -> str:
     """Projected side (``"left"``: basis over the m rows, state ``r × n``; ``"right"``: over the n columns,
     state ``m × r``). ``std`` projects the smaller dimension (square: ``square``); ``reverse_std`` the
-    larger; ``left``/``right`` are fixed (galore.md §B1, ldadam.md §A1, the toolkit's side table)."""
+    larger; ``left``/``right`` are fixed (docs/methods.md §3.1, §4.1; the toolkit's side table)."""
     if rule in ("left", "right"):
         return rule
     if rule not in ("std", "reverse_std"):
@@ -186,14 +186,14 @@ def side_rule(mm: int, nn: int, rule: str, square: str) -> str:
 
 
 def largest_divisor_at_most(num: int, cap: int) -> int:
-    """The largest divisor of ``num`` not above ``cap`` (sn-sm.md §1.3: the code's subset size)."""
+    """The largest divisor of ``num`` not above ``cap`` (docs/methods.md §1.2: the code's subset size)."""
     if cap >= num:
         return num
     return max(d for d in range(1, cap + 1) if num % d == 0)
 
 
 def subset_count(problem_shape: Sequence[int], subset_size: int | str) -> tuple[int, int]:
-    """``(k, c)``: coordinates per subset and number of accumulators (sn-sm.md §1.3, memory.md §1).
+    """``(k, c)``: coordinates per subset and number of accumulators (docs/methods.md §1.2, docs/memory.md §1).
 
     ``"heuristics"``: a matrix keeps one accumulator per index of its larger dimension (``c = max(m, n)``);
     0-D/1-D are coordinate-wise; N-D is the matrix ``shape[0] × prod(rest)``. Positive ``s``: ``k`` = the

@@ -11,7 +11,7 @@ of parameter counts (full rank) or state elements (GaLore) that *would* print th
 both units, next to ours; "what the paper counted" is then read off those intervals (e.g. the
 nominal model size instead of the configuration's count). Nothing in this module is a hard-coded
 result: every number comes from :mod:`verify.memory.totals` or from the paper values below, which are
-quoted from memory.md §4 [P]/[F].
+quoted from the papers (docs/memory.md §4) [P]/[F].
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = ["PAPER_VALUES", "Cell", "implied_parameter_consensus", "compare_cell"
 BF16 = 2
 NOMINAL = {"llama-60m": 60e6, "llama-130m": 130e6, "llama-350m": 350e6, "llama-1b": 1e9}
 
-#: quoted paper values (memory.md §4): (GaLore-or-Fira value, full-rank value) in "G"
+#: quoted paper values (GaLore Tables 2 and 6b, Fira Table 3; docs/memory.md §4): (GaLore-or-Fira value, full-rank value) in "G"
 PAPER_VALUES: dict[str, dict[str, tuple[float, float]]] = {
     "GaLore Table 2 (weights + optimizer states, BF16)": {
         "llama-60m": (0.24, 0.36), "llama-130m": (0.52, 0.76), "llama-350m": (1.22, 2.06), "llama-1b": (4.38, 7.80)},
@@ -47,7 +47,7 @@ EXTRA_COPIES = {"GaLore Table 2 (weights + optimizer states, BF16)": 1,
                 "Fira Table 3 (parameters + gradients + optimizer states, BF16)": 2}
 #: SN-SM README figure, LLaMA-1B optimizer states (memory.md §4 [F])
 SNSM_VALUES = {"adam": 4.99, "adam_sn": 2.62, "adam_sn_sm": 0.84}
-#: MARS state relative to AdamW (mars.md §3 [C][D])
+#: MARS state relative to AdamW (docs/methods.md §2.4 [C][D])
 MARS_RATIOS = {("mars_adamw_approx", "official"): 1.5, ("mars_adamw_approx", "minimal"): 1.5,
                ("mars_adamw_exact", "official"): 2.0}
 
@@ -242,7 +242,7 @@ def mars_cells() -> list[Cell]:
         for model, module in models.items():
             ratio, mars, adamw = _mars_ratio(module, MARS_PER_ELEMENT[variant][impl])
             reason = f"{variant} ({impl}) state / AdamW state = {mars:,} / {adamw:,} = {ratio:.5f}"
-            cells.append(compare_cell("MARS state relative to AdamW (mars.md §3)", model, f"{variant} ({impl})", paper,
+            cells.append(compare_cell("MARS state relative to AdamW (docs/methods.md §2.4)", model, f"{variant} ({impl})", paper,
                                       {"ratio": ratio}, {"mars_elements": mars, "adamw_elements": adamw}, reason,
                                       precision=0.1))
     # the toolkit's registered MARS-AdamW (formulas of the implementation), official routing
@@ -259,9 +259,9 @@ def mars_cells() -> list[Cell]:
             ratio = mars / adamw
             reason = (f"toolkit mars_adamw ({estimator}) / AdamW = {mars:,} / {adamw:,} = {ratio:.5f}"
                       + ("; the toolkit's exact estimator keeps x_(t-1) (one buffer), the minimal faithful form of "
-                         "mars.md §3, where the official code keeps two gradients (4 per element)" if estimator == "exact"
+                         "docs/methods.md §2.4, where the official code keeps two gradients (4 per element)" if estimator == "exact"
                          else ""))
-            cells.append(compare_cell("MARS state relative to AdamW (mars.md §3)", model,
+            cells.append(compare_cell("MARS state relative to AdamW (docs/methods.md §2.4)", model,
                                       f"mars_adamw {estimator} (toolkit)", paper, {"ratio": ratio},
                                       {"mars_elements": mars, "adamw_elements": adamw}, reason, precision=0.1))
     return cells

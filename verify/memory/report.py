@@ -47,7 +47,7 @@ def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int =
         for impl in ("official", "minimal"):
             t = mars_totals(variant, cfg, impl)
             row = t.as_dict(bytes_per_element)
-            row.update(kind="spec: the official code's counts (mars.md §3)", routing="all_2d",
+            row.update(kind="the official code's counts (docs/methods.md §2.4)", routing="all_2d",
                        algorithm=f"{variant} [{impl}]", ratio_to_adam_with_projectors=t.state_bytes(bytes_per_element) / base,
                        ratio_to_adam_without_projectors=t.state_bytes(bytes_per_element) / base)
             rows.append(row)
@@ -74,7 +74,7 @@ def format_table(rows: list[dict[str, Any]], model: str, bytes_per_element: int)
               "projectors + EF; × Adam = (states + projectors + EF) / Adam's; transient: peak of documented temporaries in one "
               "step (elements): the largest per-parameter peak, plus every parameter's c_t where MARS's global-norm clip "
               "holds them all at once. Step counters and generator states are bookkeeping and excluded. "
-              "Rows marked [official]/[minimal] are mars.md §3's counts for the authors' MARS code and a minimal "
+              "Rows marked [official]/[minimal] are the per-element counts (docs/methods.md §2.4) for the authors' MARS code and a minimal "
               "implementation; the registered mars_* rows are this toolkit's."]
     return "\n".join(lines)
 
@@ -91,7 +91,7 @@ def write_results(out_dir: str | Path, *, bytes_per_element: int = 2) -> list[Pa
     out.mkdir(parents=True, exist_ok=True)
     totals = {
         "description": "Optimizer-state totals from the sympy formulas of verify/memory/formulas.py, per LLaMA "
-                       "config (memory.md §2) and algorithm, routed as each paper did (the Routing declared on each optimizer class, "
+                       "config (docs/memory.md §2) and algorithm, routed as each paper did (the Routing declared on each optimizer class, "
                        "through algorithms.grouping.paper_param_groups on the model built on the meta device).",
         "bytes_per_element": bytes_per_element,
         "ranks": GALORE_RANKS,

@@ -1,4 +1,4 @@
-"""Model-level optimizer-state totals for the LLaMA configurations (memory.md §2–3), per algorithm.
+"""Model-level optimizer-state totals for the LLaMA configurations (docs/memory.md §2–3), per algorithm.
 
 Totals are sums of :func:`verify.memory.formulas.param_memory` over the parameters of the LLaMA
 configuration built on the ``meta`` device (:func:`verify.memory.models.meta_model`), in the parameter
@@ -14,11 +14,11 @@ Bytes use the state dtype (``bytes_per_element``: 2 for the papers' BF16 tables)
 terms, 8 for int64 counters/indices and 1 for generator states. ``GB`` = 10⁹ bytes, ``GiB`` = 2³⁰.
 
 AdaRankGrad has no fixed footprint: the static total is its **peak** (every matrix at ``max_rank``);
-the time average needs an r_t trace (memory.md §4).
+the time average needs an r_t trace (docs/memory.md §5).
 
 The registered MARS optimizers are counted from their formulas (the toolkit keeps ``prev_grad`` as a
 copy, and ``x_prev`` for the exact estimator); :data:`MARS_PER_ELEMENT` adds the per-element counts of
-mars.md §3 for the **official code** and a minimal faithful implementation (:func:`mars_totals`),
+docs/methods.md §2.4 for the **official code** and a minimal faithful implementation (:func:`mars_totals`),
 routed ``all_2d`` with an AdamW fallback (2 per element) for the other tensors.
 """
 
@@ -39,7 +39,7 @@ __all__ = ["GB", "GIB", "ModelTotals", "model_totals", "MARS_PER_ELEMENT", "mars
 GB = 10**9
 GIB = 2**30
 
-#: mars.md §3: state elements per parameter element (excluding the parameter and the current gradient)
+#: docs/methods.md §2.4: state elements per parameter element (excluding the parameter and the current gradient)
 MARS_PER_ELEMENT: dict[str, dict[str, int]] = {
     "mars_adamw_approx": {"official": 3, "minimal": 3},  # m, v, last_grad (official: an alias that keeps the previous grad alive)
     "mars_adamw_exact": {"official": 4, "minimal": 3},  # + previous_grad (official) / one of x_prev or g(x_t, ξ_{t+1})

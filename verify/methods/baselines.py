@@ -41,12 +41,12 @@ def _sgd(ctx: Context):
 
 @formula("adam")
 def _adam(ctx: Context):
-    return "dense", [STEP, *dense_adam_terms("memory.md §1: 2p")], adam_transients()
+    return "dense", [STEP, *dense_adam_terms("docs/memory.md §1: 2p")], adam_transients()
 
 
 @formula("lion")
 def _lion(ctx: Context):
-    """Lion (Chen et al. 2023, Algorithm 2): one EMA buffer (mars.md §6: the bitsandbytes reference)."""
+    """Lion (Chen et al. 2023, Algorithm 2): one EMA buffer (docs/methods.md §7)."""
     return "dense", [STEP, Term("exp_avg", B * p, "param", "moment", "Lion: m (1 per element)")], \
         [Term("interpolation_and_sign", 2 * B * p, "param", "transient", "β1 m + (1 − β1) g, its sign")]
 
@@ -87,7 +87,7 @@ declare(
         key="sgd_horizon",
         title="SGD with the fixed-horizon step η = η0/√T ≤ 1/L",
         algorithms=("sgd",),
-        source="Ghadimi & Lan 2013 (theory.md §2 [BG]); constants re-derived from sgd_constant",
+        source="Ghadimi & Lan 2013 (background, docs/problems.md §2); constants re-derived from sgd_constant",
         provenance="D",
         assumptions=(SMOOTH, LOWER, UNBIASED_VAR, assume("η0/√T ≤ 1/L", "D")),
         quantity="avg_sq_grad",
@@ -102,7 +102,7 @@ declare(
         key="sgdm_horizon",
         title="SGD with EMA/heavy-ball momentum, fixed horizon",
         algorithms=("sgd",),
-        source="Liu, Gao & Yin, NeurIPS 2020 (theory.md §2)",
+        source="Liu, Gao & Yin, NeurIPS 2020 (background: docs/problems.md §2)",
         provenance="BG",
         assumptions=(SMOOTH, LOWER, UNBIASED_VAR, assume("constant β1; η ∝ 1/√T small enough", "BG")),
         quantity="avg_sq_grad",
@@ -115,7 +115,7 @@ declare(
         key="adam_defossez",
         title="Adam with bounded gradients, η ∝ 1/√T",
         algorithms=("adam",),
-        source="Défossez, Bottou, Bach & Usunier, TMLR 2022 (theory.md §2)",
+        source="Défossez, Bottou, Bach & Usunier, TMLR 2022 (background: docs/problems.md §2)",
         provenance="BG",
         assumptions=(SMOOTH, LOWER, UNBIASED_VAR, BOUNDED_GRAD,
                      assume("η = η0/√T and β2 = 1 − 1/T (the theorem's choice); β1 < √β2", "BG")),

@@ -36,7 +36,7 @@ from verify.verdicts import judged
 
 
 # ----------------------------------------------------------------------------- memory formulas
-#: variant-dependent choices (galore.md §B1 table; sn-sm.md §1.5 variants)
+#: variant-dependent choices (docs/methods.md §4.1)
 _GALORE_VARIANT = {"paper": {"square_side": "left", "rank_overflow": "raise"},
                    "official": {"square_side": "right", "rank_overflow": "truncate"}}
 
@@ -68,19 +68,19 @@ def _galore_transients(ctx: Context, fira: bool) -> list[Term]:
 @formula("galore_adamw", defaults={"rank": 128, "proj_side": "std", "variant": "paper"})
 def _galore(ctx: Context):
     if not ctx.lowrank():
-        return "dense", [STEP, *dense_adam_terms("galore.md §B3: dense 2p")], adam_transients()
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §4.2: dense 2p")], adam_transients()
     side, rank = _galore_layout(ctx)
-    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "galore.md §B3 / memory.md §1: rμ + 2rM")]
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "GaLore Table 1 / docs/memory.md §1: rμ + 2rM")]
     return "projected", terms, _galore_transients(ctx, fira=False)
 
 
 @formula("fira_adamw", defaults={"rank": 128, "proj_side": "std", "variant": "paper"})
 def _fira(ctx: Context):
     if not ctx.lowrank():
-        return "dense", [STEP, *dense_adam_terms("fira.md §A3: dense 2p (HF-AdamW)")], adam_transients()
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §5: dense 2p (HF-AdamW)")], adam_transients()
     side, rank = _galore_layout(ctx)
-    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "fira.md §A3: rμ + 2rM + 1"),
-             Term("residual_norm", B * sympy.Integer(1), "param", "scalar", "fira.md §A3: the scalar ‖S_{t−1}‖")]
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "Fira Table 2: rμ + 2rM + 1"),
+             Term("residual_norm", B * sympy.Integer(1), "param", "scalar", "Fira Table 2: the scalar ‖S_{t−1}‖")]
     return "projected", terms, _galore_transients(ctx, fira=True)
 
 
@@ -90,7 +90,7 @@ declare(
         key="golore_floor",
         title="GaLore with SVD of stochastic gradients need not reach stationarity",
         algorithms=("galore_adamw", "fira_adamw", "adarankgrad"),
-        source="He et al., GoLore, arXiv 2410.11289 (via a summary; galore.md §B4, theory.md §6 (iii), §7)",
+        source="He et al., GoLore, arXiv 2410.11289 (via a summary; docs/methods.md §4.3)",
         provenance="S",
         assumptions=(assume("noisy gradients, small batch, subspace from the SVD of the stochastic gradient", "S"),),
         quantity="min_sq_grad",

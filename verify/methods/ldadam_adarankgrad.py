@@ -41,31 +41,31 @@ from verify.verdicts import judged
          defaults={"rank": 16, "proj_side": "std", "square_side": "left", "proj_method": "power_iteration", "error_feedback": True, "variant": "paper"})
 def _ldadam(ctx: Context):
     if not ctx.lowrank():
-        return "dense", [STEP, *dense_adam_terms("ldadam.md §A3: dense 2p")], adam_transients()
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §3.2: dense 2p")], adam_transients()
     mm, nn = ctx.problem
     variant = ctx.get("variant")
     rule = ctx.get("proj_side")
     if variant == "official" and mm == nn and rule in ("std", "reverse_std"):
-        side = "left"  # the code's side test sends square matrices left under both rules (ldadam.md §A1)
+        side = "left"  # the code's side test sends square matrices left under both rules (docs/methods.md §3.1)
     else:
         side = side_rule(mm, nn, rule, ctx.get("square_side"))
     rank = int(ctx.get("rank"))
     if rank > min(mm, nn):
         raise ValueError(f"rank {rank} > min(m, n) = {min(mm, nn)} (LDAdam raises)")
-    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "ldadam.md §A3: r(μ + 2M)")]
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "docs/methods.md §3.2: r(μ + 2M)")]
     if ctx.get("error_feedback"):
         terms.append(Term("error_buffer", B * m * n, "param", "error_feedback",
-                          "ldadam.md §A3: EF buffer mn (the code borrows p.grad; the toolkit keeps it in the state)"))
+                          "docs/methods.md §3.2: EF buffer mn (the code borrows p.grad; the toolkit keeps it in the state)"))
     if ctx.get("proj_method") == "svd_lowrank":
         terms.append(RNG)
     other = n if side == "left" else m
     proj_dim = m if side == "left" else n
     ef = 1 if ctx.get("error_feedback") else 0
     transients = [Term("new_state", B * (proj_dim * r + 2 * r * other + ef * m * n), "param", "transient",
-                       "ldadam.md §A3: P_t, M, V (and e_{t+1}) are new tensors, the old ones freed after the step"),
-                  Term("Q", B * r * r, "param", "transient", "ldadam.md §A3: Q_t = P_tᵀP_{t−1}"),
+                       "docs/methods.md §3.2: P_t, M, V (and e_{t+1}) are new tensors, the old ones freed after the step"),
+                  Term("Q", B * r * r, "param", "transient", "docs/methods.md §3.1: Q_t = P_tᵀP_{t−1}"),
                   Term("full_size_temporaries", 5 * B * m * n, "param", "transient",
-                       "a_t, P_{t−1}M_{t−1}, b_t, P_t ĝ, P_t M̃ (ldadam.md §A1 steps 0–4)"),
+                       "a_t, P_{t−1}M_{t−1}, b_t, P_t ĝ, P_t M̃ (docs/methods.md §3.1 steps 0–2)"),
                   Term("subspace_temporaries", 4 * B * r * other, "param", "transient", "ĝ, M̃, Ṽ, D")]
     return "projected", terms, transients
 
@@ -74,12 +74,12 @@ def _ldadam(ctx: Context):
          defaults={"min_rank": 1, "max_rank": 128, "svd": "randomized", "proj_side": "std", "square_side": "left"})
 def _adarankgrad(ctx: Context):
     if not ctx.lowrank():
-        return "dense", [STEP, *dense_adam_terms("adarankgrad.md §B4: dense 2p (assumed, U)")], adam_transients()
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §6.2: dense 2p (assumed, U)")], adam_transients()
     mm, nn = ctx.problem
     side = side_rule(mm, nn, ctx.get("proj_side"), ctx.get("square_side"))
     rank_now = int(ctx.runtime.get("rank", ctx.get("max_rank")))
     ctx.values[ell] = int(ctx.runtime.get("refreshes", 1))
-    terms = [STEP, *subspace_adam_terms(ctx, side, rank_now, "adarankgrad.md §B4: r_t(μ + 2M)"),
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank_now, "docs/methods.md §6.2: r_t(μ + 2M)"),
              Term("subspace_step", sympy.Integer(1), "int64", "counter", "steps in the current subspace", host=True),
              Term("refresh_log", 2 * ell, "int64", "bookkeeping", "(step, rank) per refresh, for the r_t trace", host=True)]
     if ctx.get("svd") == "randomized":
@@ -90,9 +90,9 @@ def _adarankgrad(ctx: Context):
     transients = [Term("subspace_temporaries", 2 * B * r * other, "param", "transient", "Ĝ, N"),
                   Term("lifted_update", B * m * n, "param", "transient", "Q N")]
     if ctx.get("svd") == "randomized":
-        transients += [Term("new_basis", B * proj_dim * r, "param", "refresh_transient", "adarankgrad.md §B4: old and new Q"),
+        transients += [Term("new_basis", B * proj_dim * r, "param", "refresh_transient", "docs/methods.md §6.2: old and new Q"),
                        Term("sketch", B * width * (mm + nn), "param", "refresh_transient",
-                            "adarankgrad.md §B4: Y m·(r_max+p), B (r_max+p)·n"),
+                            "docs/methods.md §6.2: Y m·(r_max+p), B (r_max+p)·n"),
                        Term("sketch_factors", 4 * B * width * (mm + nn), "param", "refresh_transient",
                             "Ω, the power-iteration products and their QR factors, B = QᵀG and its SVD, U = Q U_B "
                             "(an estimate: about four more sketch-sized buffers at the peak)")]
@@ -121,7 +121,7 @@ declare(
         key="adarankgrad_sumo_template",
         title="AdaRankGrad: dynamic-subspace convergence with SGD inner steps",
         algorithms=("adarankgrad",),
-        source="via the SUMO paper (arXiv 2505.24749) Thm 3.8 template; adarankgrad.md §B7",
+        source="via the SUMO paper (arXiv 2505.24749) Thm 3.8 template; docs/methods.md §6.3",
         provenance="S",
         assumptions=(assume("β-smooth, non-convex, bounded; switches when ‖Ĝ‖ ≤ ς_ℓ", "S"),
                      assume("inner steps are SGD (the registry's AdaRankGrad runs Adam inside)", "S")),
@@ -283,7 +283,7 @@ def ldadam_full_rank_momentum_error(quick: bool) -> float:
 
 
 def ldadam_transcription(W0, grads, *, lr, betas, eps, wd, rank, rho, error_feedback, proj_method="power_iteration"):
-    """ldadam.md §A1 (the rule of the LDAdam code) written out line by line for one left-projected matrix,
+    """docs/methods.md §3.1 (the rule of the LDAdam code) written out line by line for one left-projected matrix,
     float64, no batching; an oracle independent of :mod:`algorithms.ldadam`'s functions."""
     b1, b2 = betas
     W = W0.clone()
@@ -354,7 +354,7 @@ def ldadam_full_rank_momentum(quick: bool):
     return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
-@check("ldadam == the code's rule written out from ldadam.md §A1 (float64, r = 3, EF on/off, power/SVD)", GROUP)
+@check("ldadam == the code's rule written out from docs/methods.md §3.1 (float64, r = 3, EF on/off, power/SVD)", GROUP)
 def ldadam_vs_transcription(quick: bool):
     err = ldadam_transcription_error(quick)
     return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")

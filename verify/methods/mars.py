@@ -36,16 +36,17 @@ from verify.verdicts import judged
 
 
 # ----------------------------------------------------------------------------- memory formulas
-#: mars.md §1.7 / the toolkit's variant table: ``optimize_1d`` per variant
+#: docs/methods.md §2.2 / the toolkit's variant table: ``optimize_1d`` per variant
 _MARS_VARIANT = {"paper": {"optimize_1d": True}, "official": {"optimize_1d": False}}
-#: the clip mode per variant (mars.md §1: Algorithms 1–2 clip the global norm, Algorithm 4 not at all; the code per tensor)
+#: the clip mode per variant (Algorithms 1–2 clip the global norm, Algorithm 4 not at all; the code per tensor:
+#: docs/methods.md §2.1)
 _MARS_CLIP = {"mars_adamw": {"paper": "global", "official": "tensor"},
               "mars_lion": {"paper": "global", "official": "tensor"},
               "mars_shampoo": {"paper": "none", "official": "tensor"}}
 
 
 def _mars_rule(ctx: Context) -> tuple[bool, bool]:
-    """``(uses the MARS rule, is a matrix)`` under the group's ``routing`` / ``optimize_1d`` (mars.md §1.7):
+    """``(uses the MARS rule, is a matrix)`` under the group's ``routing`` / ``optimize_1d`` (docs/methods.md §2.2):
     ``routing="official"`` counts exactly-2-D tensors as matrices (the code's ``grad.ndim == 2``), ``"ours"``
     every tensor with two or more dimensions."""
     ndim = len(ctx.problem)
@@ -57,22 +58,22 @@ def _mars_rule(ctx: Context) -> tuple[bool, bool]:
 
 
 def _mars_estimator_terms(ctx: Context) -> list[Term]:
-    """The variance-reduction memory (mars.md §3, "minimal faithful implementation"): the previous
+    """The variance-reduction memory (docs/methods.md §2.4, "minimal faithful implementation"): the previous
     gradient (approx: a copy, never an alias of ``p.grad``; exact_lookahead: the stored look-ahead
     gradient), and the per-tensor clip counter kept for diagnostics."""
     estimator = ctx.group.get("estimator") or "approx"
     terms = [Term("clip_count", B * sympy.Integer(1), "int64", "bookkeeping", "steps at which clipping fired")]
     if estimator in ("approx", "exact_lookahead"):
         terms.append(Term("prev_grad", B * p, "param", "moment",
-                          "mars.md §3: g_{t−1} (approx) / ∇f(x_t, ξ_{t+1}) (look-ahead), +1 per element"))
+                          "docs/methods.md §2.4: g_{t−1} (approx) / ∇f(x_t, ξ_{t+1}) (look-ahead), +1 per element"))
     return terms
 
 
 def _mars_exact_point(ctx: Context) -> list[Term]:
-    """MARS-exact keeps x_{t−1} for *every* parameter that moves, the AdamW fallback included (mars.md §1.6)."""
+    """MARS-exact keeps x_{t−1} for *every* parameter that moves, the AdamW fallback included (docs/methods.md §2.3)."""
     if (ctx.group.get("estimator") or "approx") != "exact":
         return []
-    return [Term("x_prev", B * p, "param", "moment", "mars.md §3: exact keeps x_{t−1} (+1 per element)")]
+    return [Term("x_prev", B * p, "param", "moment", "docs/methods.md §2.4: exact keeps x_{t−1} (+1 per element)")]
 
 
 def _mars_common_transients(ctx: Context) -> list[Term]:
@@ -87,7 +88,7 @@ def _mars_common_transients(ctx: Context) -> list[Term]:
 def _mars(ctx: Context, buffers: list[Term], transients: list[Term]):
     uses, _ = _mars_rule(ctx)
     if not uses:
-        return "dense", [STEP, *dense_adam_terms("mars.md §1.7: AdamW fallback, 2p"), *_mars_exact_point(ctx)], \
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §2.2: AdamW fallback, 2p"), *_mars_exact_point(ctx)], \
             adam_transients()
     return "mars", [STEP, *buffers, *_mars_estimator_terms(ctx), *_mars_exact_point(ctx)], \
         _mars_common_transients(ctx) + transients
@@ -96,23 +97,23 @@ def _mars(ctx: Context, buffers: list[Term], transients: list[Term]):
 @formula("mars_adamw",
          defaults={"variant": "paper", "estimator": "approx", "routing": "official", "preconditioner": "adam"})
 def _mars_adamw(ctx: Context):
-    buffers = [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m")]
+    buffers = [Term("exp_avg", B * p, "param", "moment", "docs/methods.md §2.4: m")]
     if (ctx.group.get("preconditioner") or "adam") != "identity":
-        buffers.append(Term("exp_avg_sq", B * p, "param", "moment", "mars.md §3: v"))
+        buffers.append(Term("exp_avg_sq", B * p, "param", "moment", "docs/methods.md §2.4: v"))
     return _mars(ctx, buffers, adam_transients())
 
 
 @formula("mars_lion", defaults={"variant": "paper", "estimator": "approx", "routing": "official"})
 def _mars_lion(ctx: Context):
-    """The official code also allocates an unused v (mars.md §3); the toolkit does not."""
-    return _mars(ctx, [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m (no v)")],
+    """The official code also allocates an unused v (docs/methods.md §2.4); the toolkit does not."""
+    return _mars(ctx, [Term("exp_avg", B * p, "param", "moment", "docs/methods.md §2.4: m (no v)")],
                  [Term("sign", B * p, "param", "transient", "sign(m)")])
 
 
 @formula("mars_shampoo", defaults={"variant": "paper", "estimator": "approx", "routing": "official"})
 def _mars_shampoo(ctx: Context):
     _, matrix = _mars_rule(ctx)
-    buffers = [Term("exp_avg", B * p, "param", "moment", "mars.md §3: m")]
+    buffers = [Term("exp_avg", B * p, "param", "moment", "docs/methods.md §2.4: m")]
     if not matrix:  # a non-matrix on the MARS rule (optimize_1d) takes MARS-AdamW's preconditioner
         buffers.append(Term("exp_avg_sq", B * p, "param", "moment", "MARS-AdamW rule for non-matrices"))
         return _mars(ctx, buffers, adam_transients())
@@ -122,7 +123,7 @@ def _mars_shampoo(ctx: Context):
     if ctx.group.get("orthogonalizer") == "newton_schulz":
         ns_dtype = ctx.group.get("ns_dtype") or "param"  # the official variant iterates in bfloat16
         orth = [Term("newton_schulz", B * (5 * p + small * small), ns_dtype, "transient",
-                     "X (normalised, cast), A = X Xᵀ (min side², mars.md §3), A X, A (A X), the combination")]
+                     "X (normalised, cast), A = X Xᵀ (min side², docs/methods.md §2.4), A X, A (A X), the combination")]
     else:
         orth = [Term("svd_polar", B * (4 * p + small + small * small), "param", "transient",
                      "U, S, Vh of m/(1 − β1) and LAPACK's input copy, U·kept, U Vh")]
@@ -316,7 +317,7 @@ def gamma_zero_clipped_vs_torch_adamw(quick: bool):
     return judged(err <= RTOL and counted == fired > 0, f"max rel err {err:.1e}, clip fired {counted} (expected {fired})")
 
 
-@check("mars_adamw approx momentum == gamma*g_t + (1-gamma)*EMA(g) (mars.md §6, float64)", GROUP)
+@check("mars_adamw approx momentum == gamma*g_t + (1-gamma)*EMA(g) (docs/methods.md §2.5, float64)", GROUP)
 def approx_momentum_identity(quick: bool):
     gamma, beta = 0.3, 0.9
     gen, base = _start(SHAPES, 2)

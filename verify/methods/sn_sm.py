@@ -43,7 +43,7 @@ from verify.verdicts import judged
 # ----------------------------------------------------------------------------- memory formulas
 @formula("adagrad_coordinate")
 def _adagrad_coordinate(ctx: Context):
-    return "dense", [STEP, Term("sum_sq", B * p, "param", "subset_accumulator", "memory.md §1: AdaGrad-Coordinate mn")], \
+    return "dense", [STEP, Term("sum_sq", B * p, "param", "subset_accumulator", "docs/memory.md §1: AdaGrad-Coordinate mn")], \
         [Term("denominator_and_step", 2 * B * p, "param", "transient", "sqrt(v) + eps and g / it")]
 
 
@@ -51,8 +51,8 @@ def _adagrad_coordinate(ctx: Context):
 def _adagrad_norm(ctx: Context):
     transients = [Term("gradient_squares", B * p, "param", "transient", "g² before the sum")]
     if ctx.get("scope") == "tensor":  # Subset-Norm with one subset per tensor (none for a zero-size tensor)
-        return "dense", [STEP, *_subset_terms(ctx, "norm", "sum_sq", "memory.md §1: 1 scalar per tensor")], transients
-    note = "the group's single scalar (memory.md §1: O(1)); the toolkit keeps one copy in every parameter's state"
+        return "dense", [STEP, *_subset_terms(ctx, "norm", "sum_sq", "docs/memory.md §1: 1 scalar per tensor")], transients
+    note = "the group's single scalar (docs/memory.md §1: O(1)); the toolkit keeps one copy in every parameter's state"
     return "dense", [STEP, Term("sum_sq", B * sympy.Integer(1), "param", "subset_accumulator", note)], transients
 
 
@@ -72,7 +72,7 @@ def _subset_sums(ctx: Context) -> Term:
 
 @formula("adagrad_subset_norm", defaults={"subset_size": -2})
 def _adagrad_subset_norm(ctx: Context):
-    terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "sum_sq", "sn-sm.md §3: c = p/k accumulators")]
+    terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "sum_sq", "docs/memory.md §1: c = p/k accumulators")]
     return "dense", terms, [Term("squares_then_quotient", B * p, "param", "transient", "g² (then g / denominator)"),
                             _subset_sums(ctx)]
 
@@ -82,21 +82,21 @@ def _adam_sn(ctx: Context):
     beta1 = ctx.get("betas")[0]
     terms = [STEP]
     if beta1 != 0:
-        terms.append(Term("exp_avg", B * p, "param", "moment", "sn-sm.md §3: full first moment mn"))
-    terms += _subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "sn-sm.md §3: AdamSN mn + M (heuristics) or mn + mn/k")
+        terms.append(Term("exp_avg", B * p, "param", "moment", "docs/memory.md §1: full first moment mn"))
+    terms += _subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "docs/memory.md §1: AdamSN mn + M (heuristics) or mn + mn/k")
     return "dense", terms, [Term("quotient_and_scaled", 2 * B * p, "param", "transient", "m / denominator, scaled"),
                             _subset_sums(ctx)]
 
 
 @formula("rmsprop_sn", defaults={"subset_size": -2})
 def _rmsprop_sn(ctx: Context):
-    terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "sn-sm.md §3: RMSPropSN M (heuristics)")]
+    terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "docs/memory.md §1: RMSPropSN M (heuristics)")]
     return "dense", terms, [Term("quotient_and_scaled", 2 * B * p, "param", "transient", "g / denominator, scaled"),
                             _subset_sums(ctx)]
 
 
 _SM_VARIANT = {"paper": {"rank_overflow": "raise"}, "official": {"rank_overflow": "truncate"}}
-#: Subspace-Momentum's side rule per projection type in the authors' code (sn-sm.md §1.5): svd projects
+#: Subspace-Momentum's side rule per projection type in the authors' code (docs/methods.md §1.4): svd projects
 #: the smaller dimension, uniform/topk select rows (m ≥ n) or columns of the larger one; square → "right"
 _SM_SIDE_RULES = {"svd": "std", "uniform": "reverse_std", "topk": "reverse_std"}
 
@@ -114,18 +114,18 @@ def _sm_layout(ctx: Context) -> tuple[str, int]:
 
 
 def _sm_terms(ctx: Context, beta1: float) -> list[Term]:
-    """Subspace-Momentum's projected state (sn-sm.md §1.5, §3): momentum ``r × (other dim)``, and a dense
+    """Subspace-Momentum's projected state (docs/methods.md §1.4, docs/memory.md §1): momentum ``r × (other dim)``, and a dense
     basis ``d × r`` (svd) or ``r`` int64 indices (uniform/topk; plus the generator for uniform)."""
     side, rank = _sm_layout(ctx)
     if beta1 == 0 or rank == 0:
         return []  # no momentum: no basis is built (the code's rule)
     ctx.values[r] = rank
     proj_dim, other = (m, n) if side == "left" else (n, m)
-    terms = [Term("exp_avg", B * r * other, "param", "moment", "sn-sm.md §3: momentum r·M (svd) / r·μ (index)")]
+    terms = [Term("exp_avg", B * r * other, "param", "moment", "docs/memory.md §1: momentum r·M (svd) / r·μ (index)")]
     if ctx.get("proj_type") == "svd":
-        terms.append(Term("basis", B * proj_dim * r, "param", "projector", "sn-sm.md §3: projector r·μ"))
+        terms.append(Term("basis", B * proj_dim * r, "param", "projector", "docs/memory.md §1: projector r·μ"))
     else:
-        terms.append(Term("indices", B * r, "int64", "indices", "sn-sm.md §1.6: index vector (r) int64"))
+        terms.append(Term("indices", B * r, "int64", "indices", "docs/memory.md §1: index vector (r) int64"))
         if ctx.get("proj_type") == "uniform":
             terms.append(RNG)
     return terms
@@ -162,14 +162,14 @@ def _subspace_momentum(ctx: Context):
 def _adam_sn_sm(ctx: Context):
     beta1 = ctx.get("betas")[0]
     if ctx.lowrank():
-        terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "memory.md §1: AdamSNSM ... + M (SN accumulators)")]
+        terms = [STEP, *_subset_terms(ctx, ctx.get("subset_size"), "exp_avg_sq", "docs/memory.md §1: AdamSNSM ... + M (SN accumulators)")]
         terms += _sm_terms(ctx, beta1)
         transients = [t for t in _sm_transients(ctx, beta1)]
         transients += [Term("sn_quotient", B * m * n, "param", "transient", "numerator / denominator"), _subset_sums(ctx)]
         return "projected", terms, transients
     terms = [STEP]
     if beta1 != 0:
-        terms.append(Term("exp_avg", B * p, "param", "moment", "dense Adam outside the SN+SM group (memory.md: 2p)"))
+        terms.append(Term("exp_avg", B * p, "param", "moment", "dense Adam outside the SN+SM group (docs/memory.md §1: 2p)"))
     terms += _subset_terms(ctx, "coordinate", "exp_avg_sq", "dense Adam: coordinate-wise v")
     return "dense", terms, adam_transients()
 
@@ -180,7 +180,7 @@ declare(
         key="adagrad_norm_expectation",
         title="AdaGrad-Norm: noise-adaptive without knowing L or σ",
         algorithms=("adagrad_norm",),
-        source="Ward, Wu & Bottou 2019 (theory.md §2)",
+        source="Ward, Wu & Bottou 2019 (background: docs/problems.md §2)",
         provenance="BG",
         assumptions=(SMOOTH, LOWER, UNBIASED_VAR, assume("bounded gradients (Ward et al.)", "BG"),
                      assume("b0 > 0 inside the square root, constant η", "BG")),
@@ -194,7 +194,7 @@ declare(
         key="adagrad_norm_high_probability",
         title="AdaGrad-Norm with high probability under sub-gaussian noise",
         algorithms=("adagrad_norm",),
-        source="Liu, T. D. Nguyen, T. H. Nguyen, Ene, H. L. Nguyen, arXiv 2302.14843 (abstract; theory.md §2)",
+        source="Liu, T. D. Nguyen, T. H. Nguyen, Ene, H. L. Nguyen, arXiv 2302.14843 (abstract; docs/problems.md §2)",
         provenance="BG",
         assumptions=(SMOOTH, LOWER, assume("sub-gaussian noise E exp(ξ²/σ²) ≤ e", "BG"),
                      assume("no bounded-gradient assumption", "BG")),
@@ -208,7 +208,7 @@ declare(
         key="adagrad_coordinate_defossez",
         title="coordinate-wise AdaGrad with bounded gradients",
         algorithms=("adagrad_coordinate",),
-        source="Défossez, Bottou, Bach & Usunier, TMLR 2022 (theory.md §2)",
+        source="Défossez, Bottou, Bach & Usunier, TMLR 2022 (background: docs/problems.md §2)",
         provenance="BG",
         assumptions=(SMOOTH, LOWER, UNBIASED_VAR, BOUNDED_GRAD, assume("constant η", "BG")),
         quantity="avg_sq_grad",
@@ -221,7 +221,7 @@ declare(
         key="subset_norm_high_probability",
         title="AdaGrad-Subset-Norm: noise-adapted high-probability rate",
         algorithms=("adagrad_subset_norm",),
-        source="Nguyen & Nguyen, arXiv 2411.07120 (theorem numbers not verified; sn-sm.md §4.2)",
+        source="Nguyen & Nguyen, arXiv 2411.07120 (theorem numbers not verified; our reading: docs/methods.md §1.8)",
         provenance="U",
         assumptions=(assume("f L-smooth, non-convex", "A"), assume("f* > −∞, Δ = f(x_1) − f*", "U"),
                      assume("unbiased oracle", "U"), assume("coordinate-wise sub-gaussian noise E exp(ξ_i²/σ_i²) ≤ e", "U"),
@@ -237,7 +237,7 @@ declare(
         key="coordinate_high_probability",
         title="AdaGrad-Coordinate as the k = 1 end of the SN theorem (noise through ‖σ‖₁)",
         algorithms=("adagrad_coordinate",),
-        source="Nguyen & Nguyen, arXiv 2411.07120 (sn-sm.md §4.2)",
+        source="Nguyen & Nguyen, arXiv 2411.07120 (our reading: docs/methods.md §1.8)",
         provenance="U",
         assumptions=(assume("as subset_norm_high_probability with k = 1", "U"),),
         quantity="avg_sq_grad",
@@ -266,7 +266,7 @@ declare(
         key="subspace_momentum_high_probability",
         title="Subspace-Momentum: the SGD-with-momentum rate",
         algorithms=("subspace_momentum",),
-        source="Nguyen & Nguyen, arXiv 2411.07120 (sn-sm.md §4.2, 'SM theorem')",
+        source="Nguyen & Nguyen, arXiv 2411.07120 (the SM theorem, our reading: docs/methods.md §1.8)",
         provenance="U",
         assumptions=(assume("L-smooth, lower-bounded f", "U"), assume("sub-gaussian noise", "U"),
                      assume("P_t with orthonormal rows, possibly refreshed; whether a gradient-dependent P is covered is open",
@@ -662,7 +662,7 @@ def adam_sn_k1_vs_adam_hf(quick: bool):
 
 
 def explicit_subsets(shape: tuple[int, ...], rule) -> list[list[int]]:
-    """The partition as flat row-major index lists, straight from sn-sm.md §1.3 (2-D shapes and integer rules)."""
+    """The partition as flat row-major index lists, straight from docs/methods.md §1.2 (2-D shapes and integer rules)."""
     numel = math.prod(shape)
     if rule == "heuristics":
         m, n = shape

@@ -1,4 +1,4 @@
-r"""Gradient-rank decay on the A − BWC problem: the theory, the runs, the checks and their figures (rank-decay.md §1–4; galore.md §B4 prediction (i)).
+r"""Gradient-rank decay on the A − BWC problem: the theory, the runs, the checks and their figures (docs/rank.md; GaLore Lemma 3.3).
 
 Problem: :class:`synthetic.problems.MatrixQuadratic`,
 :math:`f(W) = \frac1N\sum_i [\tfrac12\operatorname{tr}(W^\top B_i W C_i) - \operatorname{tr}(A_i^\top W)]`,
@@ -8,7 +8,7 @@ which flips the sign of every :math:`G_t` and changes no rank quantity). Full-ba
 is the registry's ``sgd`` (no momentum) with :math:`\eta = 1/L`, :math:`L = \lambda_{\max}(S)`,
 :math:`W_0 = 0`.
 
-**Theory used** (derived in rank-decay.md §2 [D]). With :math:`S = \frac1N\sum_i C_i\otimes B_i` (column-major
+**Theory used** (docs/rank.md §2 [D]). With :math:`S = \frac1N\sum_i C_i\otimes B_i` (column-major
 vec), :math:`\operatorname{vec} G_{t+1} = (I - \eta S)\operatorname{vec} G_t`, so
 :math:`\operatorname{vec} G_t = \sum_j (1-\eta\lambda_j)^t c_j v_j` with :math:`c = V^\top \operatorname{vec} G_0`.
 :class:`AbcTheory` computes, from the eigen-decomposition of S alone (never from the optimizer run):
@@ -37,7 +37,7 @@ Checks (:mod:`verify.rank.checks`; each returns a :class:`verify.verdicts.Outcom
 traces written to results/rank/ and drawn by :mod:`verify.rank.figures`):
 
 Instances: ``quick=False`` (``verify rank --full``, the committed results/rank/) uses 32 × 48 matrices and
-the eigenvalue range [1, 10] of rank-decay.md §4; ``quick=True`` (the test suite and ``verify check``)
+the eigenvalue range [1, 10] of docs/rank.md §4; ``quick=True`` (the test suite and ``verify check``)
 uses 16 × 24 and [1, 4], which reaches the float floor in a few hundred steps instead of thousands.
 
 1. :func:`check_lemma33` — GaLore Lemma 3.3 / prediction (i), N = 1 on a *gapped* instance (B, C
@@ -48,7 +48,7 @@ uses 16 × 24 and [1, 4], which reaches the float floor in a few hundred steps i
    :math:`\text{bound} - \operatorname{sr}_\infty < 1`, and above round-off) on at least
    :data:`MIN_TESTED_STEPS` steps, and the fitted decay of :math:`\operatorname{sr}(G_t) - \operatorname{sr}_\infty`
    is at least as fast as :math:`\rho^{2}` per step.
-2. :func:`check_rank_one_limit` — AdaRankGrad's "rank → 1" (rank-decay.md §2): on
+2. :func:`check_rank_one_limit` — AdaRankGrad's "rank → 1" (docs/rank.md §2): on
    ``MatrixQuadratic.random`` instances for N = 1, 4, 16: the measured trajectory equals the closed form, the closed
    form at :math:`t = 10^7` equals :math:`\operatorname{sr}(G_\parallel)`, and the limit is 1 exactly when
    :math:`\operatorname{unvec} v_1` is rank one (N = 1: decomposable; N > 1: not, limit > 1 — the caveat).
@@ -59,8 +59,8 @@ uses 16 × 24 and [1, 4], which reaches the float floor in a few hundred steps i
 4. :func:`check_adarankgrad_trace` — the rank :math:`r_t` AdaRankGrad chooses at each refresh equals the
    energy rank of that step's gradient computed here (exact SVD, kept fraction τ ⇔ ε = 1 − τ, clamped to
    [r_min, r_max]); the trace is recorded on the clean problem and at two noise levels. The trend (the
-   rank falls, and under strong noise rises again near convergence, rank-decay.md §3) is reported, not
-   asserted: no decay theorem covers Adam dynamics (rank-decay.md, "Do not generalise").
+   rank falls, and under strong noise rises again near convergence, docs/rank.md §3) is reported, not
+   asserted: no decay theorem covers Adam dynamics (docs/rank.md §2).
 """
 
 from .checks import (

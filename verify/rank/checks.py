@@ -100,7 +100,7 @@ def check_rank_one_limit(quick: bool = True, *, hyper: dict[str, Any] | None = N
                          unvec_fn: Callable[[torch.Tensor, int, int], torch.Tensor] | None = None
                          ) -> Outcome:
     m, n = (16, 24) if quick else (32, 48)
-    eig_range = (1.0, 4.0) if quick else (1.0, 10.0)  # full: the instances of rank-decay.md §4
+    eig_range = (1.0, 4.0) if quick else (1.0, 10.0)  # full: the instances of docs/rank.md §4
     rows, ok, details = {}, True, []
     for N in (1, 4, 16):
         problem = MatrixQuadratic.random(m, n, N, eig_range=eig_range, seed=0)

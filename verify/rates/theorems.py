@@ -195,7 +195,7 @@ declare(
         key="no_theorem_sqrt_analogy",
         title="no convergence theorem in the seed papers; O(1/√T) by analogy with SGD/Adam",
         algorithms=("adam_sn", "rmsprop_sn", "adam_sn_sm", "lion", "mars_lion", "mars_shampoo", "fira_adamw"),
-        source="none: the expectation is ours, by analogy (theory.md §2 background shapes)",
+        source="none: the expectation is ours, by analogy (docs/problems.md §2 background shapes)",
         provenance="U",
         assumptions=(assume("L-smooth, bounded below, noisy gradients; η = η0/√T", "U"),),
         quantity="avg_sq_grad",
