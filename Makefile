@@ -1,19 +1,24 @@
 # Two entry points (see README "Quick start"):
 #   make check   set up, then run the default verification suite
-#   make test    set up, then run the test suite (what CI runs)
+#   make test    set up, then run the test suite (what CI runs, after make lint)
+#   make lint    ruff with the rule set of pyproject.toml
 VENV := .venv/bin
 PYTEST_FAST := -m "not slow"
 
-.PHONY: setup setup-test check test test-all crosscheck clean
+.PHONY: setup setup-test setup-lint check test test-all lint crosscheck clean
 setup:
 	@bash scripts/setup.sh
 setup-test:
 	@bash scripts/setup.sh test
+setup-lint:
+	@bash scripts/setup.sh lint
 check: setup
 	$(VENV)/verify list
 	$(VENV)/verify check
 test: setup-test
 	$(VENV)/python -m pytest $(PYTEST_FAST) -q
+lint: setup-lint
+	$(VENV)/ruff check .
 test-all: setup-test
 	$(VENV)/python -m pytest -q
 crosscheck:

@@ -94,7 +94,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 from ._base import ReferenceOptimizer, batch_shape
 from ._lowrank import uses_projection

@@ -3,6 +3,7 @@
 # installs torch only if none is importable, then installs optverify in editable mode.
 #   scripts/setup.sh            runtime deps
 #   scripts/setup.sh test       + test extra
+#   scripts/setup.sh lint       + lint extra (ruff, from PyPI)
 #   scripts/setup.sh crosscheck + test extra and the third-party cross-check packages (--no-deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ fi
 case "$EXTRA" in
     "") SPEC="." ;;
     test|crosscheck) SPEC=".[test]" ;;
+    lint) SPEC=".[lint]" ;;
     *) echo "unknown extra: $EXTRA" >&2; exit 2 ;;
 esac
 "$VPY" -m pip install -q -e "$SPEC"

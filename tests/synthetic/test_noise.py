@@ -67,7 +67,10 @@ def test_variance_is_scale_squared_over_batch(dist, batch):
 def test_distribution_shapes_by_kolmogorov_smirnov():
     n = 20_000
     x = torch.zeros(n, 1, dtype=torch.float64)
-    z = lambda dist, df=None: AdditiveNoise(1.0, dist, df=df).sample(SeedStreams(n), 2, x)[:, 0].numpy()
+
+    def z(dist, df=None):
+        return AdditiveNoise(1.0, dist, df=df).sample(SeedStreams(n), 2, x)[:, 0].numpy()
+
     assert stats.kstest(z("gaussian"), "norm").pvalue > 1e-3
     assert stats.kstest(z("uniform"), stats.uniform(loc=-math.sqrt(3), scale=2 * math.sqrt(3)).cdf).pvalue > 1e-3
     df = 5

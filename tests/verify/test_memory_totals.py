@@ -186,8 +186,7 @@ def test_galore_table_check_fails_on_wrong_side(monkeypatch):
     monkeypatch.setattr(galore_fira, "side_rule",  # where the GaLore formulas call it
                         lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
     outcome = memory_checks.galore_llama_table(True)
-    ok, detail = outcome.outcome == "PASS", outcome.reason
-    assert not ok
+    assert outcome.outcome == "FAIL", outcome.reason
 
 
 @pytest.mark.parametrize("name", sorted(algorithms.REGISTRY))
