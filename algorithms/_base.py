@@ -79,8 +79,9 @@ import torch
 from torch.optim import Optimizer
 
 from ._checkpoint import STATE_DICT_INFO_KEY, check_state_dict, state_dict_info, validate_loaded_group
-from ._validation import check_choice, check_int
+from .validation import check_choice, check_int
 from .distributed import dtensors_finite, is_dtensor, refuse_flattened_shards
+from .grouping import Routing
 
 __all__ = [
     "ReferenceOptimizer",
@@ -133,11 +134,14 @@ class ReferenceOptimizer(Optimizer):
     ``registry_name``  name in :data:`algorithms.REGISTRY`
     ``paper``          citation, e.g. ``"arXiv 2411.07120"``
     ``variants``       the accepted ``variant=`` values (``"paper"`` first)
+    ``paper_routing``  how the paper routed a model's parameters (:class:`algorithms.grouping.Routing`;
+                       default: one group), read by :func:`algorithms.grouping.paper_param_groups`
     """
 
     registry_name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     variants: ClassVar[tuple[str, ...]] = ("paper",)
+    paper_routing: ClassVar[Routing] = Routing()
     supports_complex: ClassVar[bool] = False
     supports_batch_dims: ClassVar[bool] = True
     #: each entry's update depends only on that entry's gradient and state (FSDP1's flattened shards are
@@ -145,6 +149,27 @@ class ReferenceOptimizer(Optimizer):
     elementwise: ClassVar[bool] = False
     #: state keys kept on the host (CPU) whatever the parameter's device
     host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state", "nonfinite_skips"})
+    #: per variant, the defaults of the arguments a caller leaves as ``None`` (``{variant: {key: value}}``).
+    #: The one resolution rule: :meth:`resolve_variant` fills them at construction, :meth:`resolved` reads
+    #: a group's value at step time (a group may set its own ``variant``)
+    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def variant_default(cls, variant: str, key: str, value: Any = None) -> Any:
+        """``value``, or the default of ``key`` under ``variant`` when ``value`` is ``None``."""
+        if value is not None:
+            return value
+        return cls.VARIANT_DEFAULTS.get(variant, {}).get(key)
+
+    @classmethod
+    def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
+        """``given`` with every ``None`` filled from the variant's defaults (construction-time resolution)."""
+        check_choice("variant", variant, cls.variants)
+        return {key: cls.variant_default(variant, key, value) for key, value in given.items()}
+
+    def resolved(self, group: dict[str, Any], key: str) -> Any:
+        """The group's ``key``, or its variant's default when the group leaves it ``None`` (step-time resolution)."""
+        return self.variant_default(group["variant"], key, group.get(key))
 
     def __init__(
         self,

@@ -140,7 +140,7 @@ def _check_param_metadata(opt: "ReferenceOptimizer", info: Mapping) -> None:
 def validate_loaded_group(opt: "ReferenceOptimizer", gi: int, group: dict[str, Any]) -> None:
     """Check 6: the class's validation of a group built from saved values (errors name the group)."""
     from ._base import NONFINITE_POLICIES
-    from ._validation import check_choice, check_int
+    from .validation import check_choice, check_int
 
     try:
         check_int("seed", group["seed"], minimum=0)

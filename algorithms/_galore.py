@@ -54,40 +54,34 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
-from .distributed import settle
-from ._projection import SIDE_RULES, SIDES, project, projection_side, top_singular_basis
-from ._validation import check_bool, check_choice, check_int, check_positive
+from .projection import (
+    SIDE_RULES,
+    SIDES,
+    change_of_basis,
+    project,
+    projection_side,
+    rotate_coordinates,
+    top_singular_basis,
+)
+from .validation import check_bool, check_choice, check_int, check_positive
 from .adam import adam_direction, bias_corrections, validate_adam_hyper
 
 __all__ = [
     "VARIANTS",
     "MOMENT_TRANSFERS",
-    "VARIANT_DEFAULTS",
     "svd_settings",
     "resolve_side",
     "subspace_basis",
     "refresh_due",
-    "change_of_basis",
     "transfer_moments",
     "update_moments",
     "subspace_direction",
     "bias_factor",
-    "decay_before",
-    "decay_after",
     "SubspaceAdamWBase",
-    "lowrank_param_groups",
 ]
 
 VARIANTS = ("paper", "official")
 MOMENT_TRANSFERS = ("keep", "project")
-
-#: the defaults each variant resolves when an argument is left as ``None``
-VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "paper": dict(lr=1e-2, eps=1e-8, scale=0.25, update_proj_gap=200, eps_placement="torch",
-                  weight_decay_timing="before", square_side="left"),
-    "official": dict(lr=1e-3, eps=1e-6, scale=1.0, update_proj_gap=200, eps_placement="hf",
-                     weight_decay_timing="after", square_side="right"),
-}
 
 
 # ----------------------------------------------------------------------------- layout
@@ -106,7 +100,7 @@ def resolve_side(m: int, n: int, proj_side: str, square_side: str) -> str:
 def subspace_basis(G: torch.Tensor, rank: int, side: str, variant: str) -> torch.Tensor:
     """Top-``rank`` singular basis ``[..., d, r]`` of the raw gradient, with the variant's SVD settings.
 
-    A problem whose gradient holds NaN gets a NaN basis (see :mod:`algorithms._projection`), so a
+    A problem whose gradient holds NaN gets a NaN basis (see :mod:`algorithms.projection`), so a
     non-finite gradient propagates into the parameter as in ``torch.optim`` (``nonfinite="ignore"``).
     """
     settings = svd_settings(variant)
@@ -119,11 +113,6 @@ def refresh_due(step_before: int, update_proj_gap: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- moments
-def change_of_basis(U_old: torch.Tensor, U_new: torch.Tensor) -> torch.Tensor:
-    r""":math:`C = U_{new}^\top U_{old}` (``[..., r_new, r_old]``): old subspace coordinates → new ones."""
-    return settle(U_new.mT @ U_old)  # on FSDP2 shards a left basis is row-sharded: all-reduce r × r
-
-
 def transfer_moments(
     exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, C: torch.Tensor, side: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,10 +131,7 @@ def transfer_moments(
     refresh that only flips singular-vector signs), which makes the trajectory independent of the
     SVD backend's sign choices. (LDAdam's rule also moves :math:`M^2`; see ``ldadam``.)
     """
-    sq = C * C
-    if side == "left":
-        return C @ exp_avg, sq @ exp_avg_sq
-    return exp_avg @ C.mT, exp_avg_sq @ sq.mT
+    return rotate_coordinates(exp_avg, C, side), rotate_coordinates(exp_avg_sq, C * C, side)
 
 
 def update_moments(R: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, beta1: float, beta2: float) -> None:
@@ -172,19 +158,6 @@ def bias_factor(step: int, group: dict[str, Any]) -> float:
     return math.sqrt(c2) / c1
 
 
-# ----------------------------------------------------------------------------- weight decay
-def decay_before(param: torch.Tensor, lr: float, weight_decay: float, timing: str) -> None:
-    """Decoupled decay :math:`W ← (1 − ηλ) W` applied before the update (timing "before")."""
-    if weight_decay != 0 and timing == "before":
-        param.mul_(1 - lr * weight_decay)
-
-
-def decay_after(param: torch.Tensor, lr: float, weight_decay: float, timing: str) -> None:
-    """Decoupled decay :math:`W ← W − ηλ W` on the updated weight (timing "after": HF, GaLore, Fira)."""
-    if weight_decay != 0 and timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
-
-
 # ----------------------------------------------------------------------------- the optimizer base
 class SubspaceAdamWBase(ReferenceOptimizer):
     """GaLore-family bookkeeping: argument resolution, validation, routing, refreshes, state layout.
@@ -205,6 +178,13 @@ class SubspaceAdamWBase(ReferenceOptimizer):
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
+    #: the defaults each variant resolves when an argument is left as ``None``
+    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": dict(lr=1e-2, eps=1e-8, scale=0.25, update_proj_gap=200, eps_placement="torch",
+                      weight_decay_timing="before", square_side="left"),
+        "official": dict(lr=1e-3, eps=1e-6, scale=1.0, update_proj_gap=200, eps_placement="hf",
+                         weight_decay_timing="after", square_side="right"),
+    }
 
     def __init__(
         self,
@@ -229,11 +209,9 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         nonfinite: str,
         batch_dims: int,
     ) -> None:
-        check_choice("variant", variant, VARIANTS)
-        resolved = dict(VARIANT_DEFAULTS[variant])
-        given = dict(lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap, eps_placement=eps_placement,
-                     weight_decay_timing=weight_decay_timing, square_side=square_side)
-        resolved.update({k: v for k, v in given.items() if v is not None})
+        resolved = self.resolve_variant(variant, lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap,
+                                        eps_placement=eps_placement, weight_decay_timing=weight_decay_timing,
+                                        square_side=square_side)
         defaults = dict(
             resolved,
             betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas,
@@ -306,11 +284,3 @@ class SubspaceAdamWBase(ReferenceOptimizer):
 
     def _projected_step(self, p, grad, R, state, group, side: str) -> None:
         raise NotImplementedError
-
-
-def lowrank_param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """GaLore/Fira grouping: attention and MLP ``nn.Linear`` weights low-rank (with ``lowrank_hyper``),
-    embeddings, ``lm_head``, norms and biases dense (``lowrank=False``)."""
-    from .grouping import param_groups
-
-    return param_groups(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

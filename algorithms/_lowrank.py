@@ -5,7 +5,7 @@
   Everything else — 0-D, 1-D, 3-D/4-D tensors, zero-size tensors, and groups with ``lowrank=False``
   — takes the method's dense AdamW step, the authors' rule in every one of these codes (they only
   project ``nn.Linear`` weights). Each method documents the ε/weight-decay conventions of its dense
-  step. :func:`algorithms.grouping.param_groups` builds the groups.
+  step. :func:`algorithms.grouping.paper_param_groups` builds the groups each paper used.
 * **Dense step.** :func:`dense_adamw_update` runs :func:`algorithms.adam.adam_update` on the state
   keys ``exp_avg`` / ``exp_avg_sq``, so the dense path is written once.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from ._projection import validate_rank
+from .projection import validate_rank
 from .distributed import full_for
-from ._validation import check_bool
+from .validation import check_bool
 from .adam import adam_update
 
 __all__ = [

@@ -80,7 +80,7 @@ def gram_right_pairs(G: torch.Tensor, rank: int, compute_dtype: torch.dtype | No
     r"""``(V [..., n, r], σ [..., r])``: the top-``rank`` right singular vectors and values of the DTensor ``G``
     from :math:`G^\top G = \sum_i G_i^\top G_i` (all-reduced) and its eigendecomposition; replicated, plain
     tensors (the caller fixes the signs). NaN/Inf in ``G`` give NaN factors."""
-    from ._projection import _decomposition_dtype, _nan_where, _nonfinite_matrices
+    from .projection import _decomposition_dtype, _nan_where, _nonfinite_matrices
 
     work_dtype = _decomposition_dtype(G, compute_dtype)
     gram = as_local(G.mT.to(work_dtype) @ G.to(work_dtype))
@@ -108,8 +108,8 @@ def place_basis(basis: torch.Tensor, G: torch.Tensor, side: str) -> torch.Tensor
 
 def top_singular_pairs_sharded(G: torch.Tensor, rank: int, side: str, *, compute_dtype: torch.dtype | None,
                                sign: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`algorithms._projection.top_singular_pairs` of a DTensor ``G`` (see the module docstring)."""
-    from ._projection import fix_signs, top_singular_pairs
+    """:func:`algorithms.projection.top_singular_pairs` of a DTensor ``G`` (see the module docstring)."""
+    from .projection import fix_signs, top_singular_pairs
 
     if uses_gram(G, side, sign):
         basis, values = gram_right_pairs(G, rank, compute_dtype)
@@ -121,9 +121,9 @@ def top_singular_pairs_sharded(G: torch.Tensor, rank: int, side: str, *, compute
 
 
 def fix_signs_sharded(U: torch.Tensor, *others: torch.Tensor) -> tuple[Any, ...]:
-    """:func:`algorithms._projection.fix_signs` for DTensor bases: the largest-|·| entry of each column is found
+    """:func:`algorithms.projection.fix_signs` for DTensor bases: the largest-|·| entry of each column is found
     on the whole (thin) column; the flips are applied to every placement without moving the bases."""
-    from ._projection import fix_signs
+    from .projection import fix_signs
 
     full = as_local(U)
     if full.shape[-2] == 0 or full.shape[-1] == 0:
@@ -150,7 +150,7 @@ def _check_row_sharded(t: torch.Tensor, what: str) -> None:
 
 
 def project_indices_sharded(G: torch.Tensor, idx: torch.Tensor, side: str) -> torch.Tensor:
-    """:func:`algorithms._projection.project_indices` of a row-sharded DTensor ``G`` (plain ``idx``, the same on
+    """:func:`algorithms.projection.project_indices` of a row-sharded DTensor ``G`` (plain ``idx``, the same on
     every rank): selected columns stay row-sharded (no communication); selected rows are taken where they
     live and all-reduced (``r × n``)."""
     from torch.distributed.tensor import DTensor, Partial, Shard
@@ -171,7 +171,7 @@ def project_indices_sharded(G: torch.Tensor, idx: torch.Tensor, side: str) -> to
 
 
 def project_back_indices_sharded(R: torch.Tensor, idx: torch.Tensor, side: str, like: torch.Tensor) -> torch.Tensor:
-    """:func:`algorithms._projection.project_back_indices` onto the rows of the row-sharded DTensor ``like``."""
+    """:func:`algorithms.projection.project_back_indices` onto the rows of the row-sharded DTensor ``like``."""
     from torch.distributed.tensor import DTensor
 
     _check_row_sharded(like, "project_back_indices")

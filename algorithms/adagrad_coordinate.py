@@ -1,5 +1,5 @@
 r"""AdaGrad-Coordinate: per-coordinate AdaGrad (Duchi, Hazan & Singer 2011), the ``k = 1`` end of
-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; sn-sm.md §1.2).
+Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; docs/methods.md §1.1).
 
 .. math::
 

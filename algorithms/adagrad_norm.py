@@ -1,5 +1,5 @@
 r"""AdaGrad-Norm (Streeter & McMahan 2010; Ward, Wu & Bottou 2019): one scalar step size, the
-``k = d`` end of Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; sn-sm.md §1.1).
+``k = d`` end of Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120; docs/methods.md §1.1).
 
 .. math::
 
@@ -57,9 +57,10 @@ import torch
 from ._base import batch_shape
 from .distributed import full_for
 from ._registry import register
-from ._subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
-from ._validation import check_choice
-from .adagrad_subset_norm import ADAGRAD_VARIANT_DEFAULTS, AdagradFamily, resolved
+from .subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
+from .validation import check_choice
+from .adagrad_subset_norm import AdagradFamily
+from .weight_decay import decay_after
 
 __all__ = ["AdagradNorm", "adagrad_norm_group_update", "SCOPES"]
 
@@ -88,8 +89,7 @@ def adagrad_norm_group_update(
     denom = new_sum_sq.sqrt().add_(eps)
     for p, g, layout in zip(params, grads, layouts):
         p.add_(divide_by_subsets(g, denom, layout, batch_ndim), alpha=-lr)
-        if weight_decay != 0:
-            p.add_(p, alpha=-lr * weight_decay)
+        decay_after(p, lr, weight_decay)
     return new_sum_sq
 
 
@@ -148,14 +148,14 @@ class AdagradNorm(AdagradFamily):
             previous = self.state[holders[0]]["sum_sq"]
         else:
             batch, _ = batch_shape(active[0], group)
-            b0 = resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS)
+            b0 = self.resolved(group, "b0")
             previous = full_for(active[0], (*batch, 1), b0 * b0)
         new_sum_sq = adagrad_norm_group_update(
             active,
             [p.grad for p in active],
             previous,
             lr=float(group["lr"]),
-            eps=resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS),
+            eps=self.resolved(group, "eps"),
             weight_decay=group["weight_decay"],
             batch_ndim=group["batch_dims"],
         )

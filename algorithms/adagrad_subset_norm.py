@@ -1,4 +1,4 @@
-r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.3).
+r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.1–1.2).
 
 .. math::
 
@@ -14,7 +14,7 @@ r"""AdaGrad-Subset-Norm (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md 
    &\quad x_t \leftarrow x_t - \eta\lambda\, x_t \qquad \text{(decoupled, after the update, as the authors' code)}
    \end{aligned}
 
-``variant="paper"`` (the theory, sn-sm.md §1.3): :math:`b_0 > 0` sits **inside** the square root
+``variant="paper"`` (the theory, docs/methods.md §1.1): :math:`b_0 > 0` sits **inside** the square root
 and :math:`\epsilon = 0`. That placement of :math:`b_0` is an **unverified** reconstruction [U] (the
 paper body was not read); it is why ``b0`` is an explicit argument. ``variant="official"`` (the
 authors' ``GenericOptim`` with ``betas=(0, 1)``, ``correct_bias=False`` [C]): :math:`b_0 = 0` and
@@ -22,7 +22,7 @@ authors' ``GenericOptim`` with ``betas=(0, 1)``, ``correct_bias=False`` [C]): :m
 ``b0`` and ``eps``; both formulas are the one above.
 
 The authors' CLI preset "adagrad" keeps EMA momentum (``--beta1`` defaults to 0.9) on top of this
-(sn-sm.md §7, quirk 3); that optimizer is ``adam_sn`` with ``betas=(0.9, 1.0)``,
+(docs/methods.md §1.7, item 3); that optimizer is ``adam_sn`` with ``betas=(0.9, 1.0)``,
 ``bias_correction=False``, ``variant="official"``. Pass ``--beta1 0`` to the code to get this one.
 
 Paper numbering: the algorithm and equation numbers of arXiv 2411.07120 are **not verified** (the
@@ -32,7 +32,7 @@ Exact reductions (tested in float64 to round-off): ``subset_size=1`` ≡ ``adagr
 ``torch.optim.Adagrad(lr, initial_accumulator_value=b0**2, eps=eps)``; one subset
 (``subset_size="norm"``, or any integer ≥ numel) ≡ ``adagrad_norm(scope="tensor")``.
 
-Subsets and shapes: ``subset_size`` follows :mod:`algorithms._subsets` (``"heuristics"`` = slices
+Subsets and shapes: ``subset_size`` follows :mod:`algorithms.subsets` (``"heuristics"`` = slices
 along the smaller dimension of a matrix; positive/negative integers = row-major contiguous chunks
 whose size is a divisor of numel; 0-D/1-D under ``"heuristics"`` are coordinate-wise; N-D under
 ``"heuristics"`` is viewed as ``shape[0] × prod(shape[1:])``; zero-size tensors are a no-op). With
@@ -66,7 +66,9 @@ import torch
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
 from ._registry import register
-from ._subsets import (
+from .subsets import (
+    PAPER,
+    SN_ROUTING,
     SUBSET_FALLBACKS,
     SubsetLayout,
     apply_fallback_policy,
@@ -75,17 +77,10 @@ from ._subsets import (
     param_layout,
     subset_sum_of_squares,
 )
-from ._validation import check_choice, check_nonnegative
+from .validation import check_choice, check_nonnegative
+from .weight_decay import decay_after
 
-__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update", "ADAGRAD_VARIANT_DEFAULTS"]
-
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
-
-#: per variant, the defaults of the arguments left as ``None``
-ADAGRAD_VARIANT_DEFAULTS = {
-    "paper": {"b0": 1e-2, "eps": 0.0},
-    "official": {"b0": 0.0, "eps": 1e-6},
-}
+__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update"]
 
 
 def adagrad_subset_norm_update(
@@ -103,14 +98,9 @@ def adagrad_subset_norm_update(
     sum_sq.add_(subset_sum_of_squares(grad, layout, batch_ndim))
     denom = sum_sq.sqrt().add_(eps)
     param.add_(divide_by_subsets(grad, denom, layout, batch_ndim), alpha=-lr)
-    if weight_decay != 0:
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay)
 
 
-def resolved(group: dict[str, Any], key: str, table: dict[str, dict[str, Any]]) -> Any:
-    """``group[key]``, or the variant's default when it is ``None``."""
-    value = group[key]
-    return table[group["variant"]][key] if value is None else value
 
 
 class AdagradFamily(ReferenceOptimizer):
@@ -118,6 +108,7 @@ class AdagradFamily(ReferenceOptimizer):
 
     paper = PAPER
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = {"paper": {"b0": 1e-2, "eps": 0.0}, "official": {"b0": 0.0, "eps": 1e-6}}
 
     def __init__(self, params, defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
         super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
@@ -134,7 +125,7 @@ class AdagradFamily(ReferenceOptimizer):
             if group[key] is not None:
                 check_nonnegative(key, group[key])
         check_nonnegative("weight_decay", group["weight_decay"])
-        if resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS) == 0 and resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS) == 0:
+        if self.resolved(group, "b0") == 0 and self.resolved(group, "eps") == 0:
             raise ValueError("b0 and eps must not both be 0 (a zero gradient subset would divide 0 by 0); "
                              "the theory uses b0 > 0, the authors' code eps > 0")
         if "subset_size" in group:
@@ -151,7 +142,7 @@ class AdagradFamily(ReferenceOptimizer):
     def _init_state(self, p, group, state) -> None:
         batch, _ = batch_shape(p, group)
         layout = self._layout(p, group)
-        b0 = resolved(group, "b0", ADAGRAD_VARIANT_DEFAULTS)
+        b0 = self.resolved(group, "b0")
         state["sum_sq"] = full_for(p, (*batch, *layout.state_shape), b0 * b0)
 
     def _update_param(self, p, grad, state, group) -> None:
@@ -162,7 +153,7 @@ class AdagradFamily(ReferenceOptimizer):
             state["sum_sq"],
             self._layout(p, group),
             lr=float(group["lr"]),
-            eps=resolved(group, "eps", ADAGRAD_VARIANT_DEFAULTS),
+            eps=self.resolved(group, "eps"),
             weight_decay=group["weight_decay"],
             batch_ndim=group["batch_dims"],
         )
@@ -171,6 +162,7 @@ class AdagradFamily(ReferenceOptimizer):
 @register("adagrad_subset_norm")
 class AdagradSubsetNorm(AdagradFamily):
     __doc__ = __doc__
+    paper_routing = SN_ROUTING
 
     def __init__(
         self,

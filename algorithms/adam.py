@@ -49,7 +49,8 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative
+from .validation import check_beta, check_bool, check_choice, check_nonnegative
+from .weight_decay import decay_after, decay_before
 
 __all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections", "from_torch_adam_state_dict"]
 
@@ -103,8 +104,8 @@ def adam_update(
     """One Adam(W) step, in place (any leading batch dims)."""
     if weight_decay != 0 and not decoupled_weight_decay:
         grad = grad.add(param, alpha=weight_decay)
-    if weight_decay != 0 and decoupled_weight_decay and weight_decay_timing == "before":
-        param.mul_(1 - lr * weight_decay)
+    if decoupled_weight_decay:
+        decay_before(param, lr, weight_decay, weight_decay_timing)
     exp_avg.lerp_(grad, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
     direction = adam_direction(
@@ -118,8 +119,8 @@ def adam_update(
         bias_correction=bias_correction,
     )
     param.add_(direction, alpha=-lr)
-    if weight_decay != 0 and decoupled_weight_decay and weight_decay_timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
+    if decoupled_weight_decay:
+        decay_after(param, lr, weight_decay, weight_decay_timing)
 
 
 @register("adam")

@@ -1,4 +1,4 @@
-r"""AdamSN: Adam with a Subset-Norm second moment (Nguyen & Nguyen, arXiv 2411.07120; sn-sm.md §1.4).
+r"""AdamSN: Adam with a Subset-Norm second moment (Nguyen & Nguyen, arXiv 2411.07120; the code's rule: docs/methods.md §1.3).
 
 .. math::
 
@@ -31,7 +31,7 @@ Variants (``variant="paper"|"official"``; each difference is also an explicit ar
   [C]); paper ``"torch"``, ε after the bias-corrected :math:`\sqrt{\hat v}` (textbook Adam; the
   paper's own box is **unverified** [U]).
 * β₂ = 1 with bias correction: official :math:`c_2 = 1 - 1^t = 0`, so the step is exactly **zero**
-  and training silently stalls (sn-sm.md §7, bug 2; reproduced, with a :class:`ZeroStepWarning`);
+  and training silently stalls (docs/methods.md §1.7, item 2; reproduced, with a :class:`ZeroStepWarning`);
   paper: accumulation with :math:`c_2 = 1` (a sum needs no bias correction).
 
 The authors' ``GenericOptim`` also switches the denominator off entirely when β₂ = 0 (its "sgd"
@@ -47,7 +47,7 @@ Exact reductions (tested in float64 to round-off): ``subset_size=1`` ≡ ``adam`
 ``adagrad_subset_norm(variant="official")`` with the same ε; ``subset_size=1``, ``betas[0]=0``,
 no bias correction ≡ ``torch.optim.RMSprop``.
 
-Subsets and shapes: ``subset_size`` follows :mod:`algorithms._subsets` (``"heuristics"``: slices
+Subsets and shapes: ``subset_size`` follows :mod:`algorithms.subsets` (``"heuristics"``: slices
 along the smaller dimension of a matrix; 0-D/1-D coordinate-wise; N-D viewed as
 ``shape[0] × prod(shape[1:])``; integers: row-major chunks whose size divides numel; zero-size
 tensors are a no-op); with ``batch_dims`` the partition never crosses independent problems.
@@ -80,7 +80,9 @@ import torch
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
 from ._registry import register
-from ._subsets import (
+from .subsets import (
+    PAPER,
+    SN_ROUTING,
     SUBSET_FALLBACKS,
     SubsetLayout,
     apply_fallback_policy,
@@ -89,7 +91,8 @@ from ._subsets import (
     param_layout,
     subset_sum_of_squares,
 )
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative
+from .validation import check_beta, check_bool, check_choice, check_nonnegative
+from .weight_decay import decay_after
 
 __all__ = [
     "AdamSN",
@@ -98,12 +101,12 @@ __all__ = [
     "sn_adam_direction",
     "second_moment_correction",
     "validate_sn_adam_group",
-    "SN_VARIANT_DEFAULTS",
     "ZeroStepWarning",
+    "SN_VARIANT_DEFAULTS",
 ]
 
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 EPS_PLACEMENTS = ("torch", "hf")
+#: the ε placement each variant resolves when ``eps_placement=None``
 SN_VARIANT_DEFAULTS = {"paper": {"eps_placement": "torch"}, "official": {"eps_placement": "hf"}}
 
 
@@ -180,8 +183,7 @@ def adam_sn_update(
     direction = sn_adam_direction(numerator, exp_avg_sq, layout, c1=c1, c2=c2, eps=eps,
                                   eps_placement=eps_placement, batch_ndim=batch_ndim)
     param.add_(direction, alpha=-lr)
-    if weight_decay != 0:
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay)
 
 
 def validate_sn_adam_group(group: dict[str, Any], betas: tuple[float, float]) -> None:
@@ -197,7 +199,7 @@ def validate_sn_adam_group(group: dict[str, Any], betas: tuple[float, float]) ->
     if betas[1] == 1.0 and group["bias_correction"] and group["variant"] == "official":
         warnings.warn(
             "variant='official' with betas[1]=1 and bias_correction=True reproduces the authors' GenericOptim, whose "
-            "step is exactly zero (sqrt(1 - 1**t) = 0; sn-sm.md §7 bug 2); pass bias_correction=False for AdaGrad",
+            "step is exactly zero (sqrt(1 - 1**t) = 0; docs/methods.md §1.7, item 2); pass bias_correction=False for AdaGrad",
             ZeroStepWarning,
             stacklevel=3,
         )
@@ -214,7 +216,9 @@ def check_betas(betas: Any) -> tuple[float, float]:
 class AdamSN(ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = SN_ROUTING
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = SN_VARIANT_DEFAULTS
 
     def __init__(
         self,
@@ -268,7 +272,7 @@ class AdamSN(ReferenceOptimizer):
         beta1, beta2 = self._betas(group)
         if beta1 != 0 and "exp_avg" not in state:  # momentum switched on mid-run through the group
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        placement = group["eps_placement"] or SN_VARIANT_DEFAULTS[group["variant"]]["eps_placement"]
+        placement = self.resolved(group, "eps_placement")
         adam_sn_update(
             p,
             grad,

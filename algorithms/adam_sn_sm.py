@@ -1,5 +1,5 @@
 r"""AdamSNSM: Subspace-Momentum numerator over a Subset-Norm denominator, the optimizer of the
-LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.6; the authors'
+LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.5; the authors'
 ``GenericOptim(momentum_type="sm", second_moment_type="sn")``).
 
 .. math::
@@ -25,14 +25,15 @@ LLaMA runs (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.6; the au
 
 The SN denominator is taken from the **full** gradient :math:`G_t` (the authors' code).
 Projections, refresh rules and the per-variant SVD conventions are those of
-:mod:`algorithms.subspace_momentum`; subset rules those of :mod:`algorithms._subsets`; the
+:mod:`algorithms.subspace_momentum`; subset rules those of :mod:`algorithms.subsets`; the
 numerator / denominator functions are written once there and in :mod:`algorithms.adam_sn`.
 
 Routing: a parameter gets SN + SM when its group has ``lowrank=True`` (the default) and its problem
 shape is a non-empty matrix; every other parameter (embeddings and norms put in a
 ``lowrank=False`` group, and 0-D, 1-D, N-D or zero-size tensors) takes plain Adam with the same
 conventions (the authors' code: full EMA momentum and a coordinate-wise second moment, HF ε,
-weight decay after the update). :func:`param_groups` splits an ``nn.Module`` the way the paper did:
+weight decay after the update). The class declares the paper's split (``paper_routing``, applied by
+:func:`algorithms.grouping.paper_param_groups`):
 every ``nn.Linear`` weight, **including** ``lm_head``, gets SN + SM; everything else Adam.
 
 Variants (``variant="paper"|"official"``; each item is also an explicit argument):
@@ -43,7 +44,7 @@ item                 ``"official"`` (authors' code [C])     ``"paper"``
 ``eps_placement``    ``"hf"``                               ``"torch"`` [U]
 ``correct_sgd_part`` True: :math:`1/c_1` scales            False: only the momentum part is bias
                      :math:`R_t` too (×10 at t = 1 for      corrected [U]
-                     β₁ = 0.9; sn-sm.md §7 quirk 5)
+                     β₁ = 0.9; docs/methods.md §1.7, item 5)
 ``refresh``          ``"official"`` (stale basis, bug 1)    ``"reset"`` [U]
 β₂ = 1 with bias     zero step (bug 2; warned)              accumulation with :math:`c_2 = 1`
 correction
@@ -63,7 +64,7 @@ variant; ``betas[0]=0`` ≡ ``rmsprop_sn`` with the same bias correction; the de
 with the same ``eps_placement`` and ``weight_decay_timing="after"``.
 
 State of a projected ``m × n`` matrix (m ≥ n, svd, ``"heuristics"``): ``exp_avg`` ``m × r``,
-``basis`` ``n × r``, ``exp_avg_sq`` ``m × 1`` (sn-sm.md §1.6, memory.md: :math:`r(M + \mu) + M`).
+``basis`` ``n × r``, ``exp_avg_sq`` ``m × 1`` (docs/memory.md §1: :math:`r(M + \mu) + M`).
 
 Defaults
 --------
@@ -93,13 +94,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
 from ._lowrank import uses_projection
 from ._registry import register
-from ._subsets import apply_fallback_policy, param_layout
+from .subsets import PAPER, ROUTING_SOURCE, apply_fallback_policy, param_layout
 from .adam_sn import (
     SN_VARIANT_DEFAULTS,
     adam_sn_update,
@@ -109,28 +109,22 @@ from .adam_sn import (
     sn_second_moment_update,
     validate_sn_adam_group,
 )
-from .grouping import param_groups as split_into_groups
-from .subspace_momentum import PAPER, SubspaceMomentumMixin, combine_numerator, resolve
-from ._validation import check_choice
+from .grouping import Routing
+from .subspace_momentum import SM_VARIANT_DEFAULTS, SubspaceMomentumMixin, combine_numerator
+from .validation import check_choice
+from .weight_decay import decay_after
 
-__all__ = ["AdamSNSM", "param_groups"]
-
-
-def param_groups(model: nn.Module, *, dense: dict[str, Any] | None = None, **snsm: Any) -> list[dict[str, Any]]:
-    """The paper's split of ``model``: every ``nn.Linear`` weight (``lm_head`` included) → SN + SM with the
-    options ``snsm`` (e.g. ``rank``, ``update_proj_gap``, ``subset_size``); everything else (embeddings,
-    norms, biases) → Adam (``lowrank=False``, plus the options ``dense``). Groups carry ``param_names``.
-
-    ``opt = AdamSNSM(param_groups(model, rank=512, update_proj_gap=200), lr=5e-2)``
-    """
-    return split_into_groups(model, "all_linear", lowrank={**snsm, "lowrank": True}, dense={**(dense or {}), "lowrank": False})
+__all__ = ["AdamSNSM"]
 
 
 @register("adam_sn_sm")
 class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = Routing("all_linear", method={"subset_size": "heuristics"}, dense={"lowrank": False},
+                            rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = {v: {**SN_VARIANT_DEFAULTS[v], **SM_VARIANT_DEFAULTS[v]} for v in variants}
 
     def __init__(
         self,
@@ -199,9 +193,6 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         else:
             self._dense_step(p, grad, state, group)
 
-    def _placement(self, group: dict[str, Any]) -> str:
-        return group["eps_placement"] or SN_VARIANT_DEFAULTS[group["variant"]]["eps_placement"]
-
     def _projected_step(self, p, grad, state, group) -> None:
         step = int(state["step"])
         beta1, beta2 = group["betas"]
@@ -210,12 +201,11 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         sn_second_moment_update(state["exp_avg_sq"], grad, layout, beta2, group["batch_dims"])
         c1 = 1.0 - beta1**step if group["bias_correction"] else 1.0
         c2 = second_moment_correction(beta2, step, group["bias_correction"], group["variant"])
-        numerator, c = combine_numerator(lifted, orthogonal, c1, resolve(group, "correct_sgd_part"))
+        numerator, c = combine_numerator(lifted, orthogonal, c1, self.resolved(group, "correct_sgd_part"))
         direction = sn_adam_direction(numerator, state["exp_avg_sq"], layout, c1=c, c2=c2, eps=group["eps"],
-                                      eps_placement=self._placement(group), batch_ndim=group["batch_dims"])
+                                      eps_placement=self.resolved(group, "eps_placement"), batch_ndim=group["batch_dims"])
         p.add_(direction, alpha=-float(group["lr"]))
-        if group["weight_decay"] != 0:
-            p.add_(p, alpha=-float(group["lr"]) * group["weight_decay"])
+        decay_after(p, float(group["lr"]), group["weight_decay"])
 
     def _dense_step(self, p, grad, state, group) -> None:
         beta1, beta2 = group["betas"]
@@ -233,7 +223,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
             beta2=beta2,
             eps=group["eps"],
             weight_decay=group["weight_decay"],
-            eps_placement=self._placement(group),
+            eps_placement=self.resolved(group, "eps_placement"),
             bias_correction=group["bias_correction"],
             variant=group["variant"],
             batch_ndim=group["batch_dims"],

@@ -36,7 +36,7 @@ Right side: :math:`Q \in \mathbb{R}^{n \times r_t}` spans right singular vectors
 Provenance: everything is UNVERIFIED
 ------------------------------------
 **No official code exists and the paper's algorithm boxes have not been read** (spec
-adarankgrad.md). Only the abstract is verified: rank reduction "during Adam steps" by an "efficient
+docs/methods.md §6). Only the abstract is verified: rank reduction "during Adam steps" by an "efficient
 online-updating low-rank projections rule", "a randomized SVD scheme for efficiently finding the
 projection matrix", and moments that are adapted ("Adaptive Gradient-Rank *and Moments*").
 Secondary sources name an "information threshold" rank rule (paper's "Algorithm 2"), a moment
@@ -45,7 +45,7 @@ same first author's SUMO paper writes as an absolute bound :math:`\|\hat G\| \le
 with a per-subspace tolerance. The box above is the toolkit's reconstruction of that lineage.
 Paper numbering (secondary, unverified): "Algorithm 2" is the information-based adaptive subspace
 selection (the rank rule), the full training loop is probably Algorithm 3, and Lemma 1 is the
-rank-decay lemma (rank-decay.md §2; it holds for rank → 1 only when the λ₁-eigenvector of
+rank-decay lemma (docs/rank.md §2; it holds for rank → 1 only when the λ₁-eigenvector of
 :math:`\frac1N\sum_i C_i \otimes B_i` is decomposable). The convergence theorem analyses SGD inner
 steps, not Adam (per the SUMO paper); its statement is unverified.
 
@@ -114,10 +114,10 @@ seeds instead). Each refresh test costs one host synchronisation.
 Rank trace
 ----------
 ``state["refresh_log"]`` (CPU int64 ``[k, 2]``) records ``(step, rank)`` at each refresh, so the trace
-survives checkpoints; :meth:`AdaRankGrad.rank_trace` expands it to :math:`r_t` per step and
-:meth:`AdaRankGrad.rank_traces` / :meth:`AdaRankGrad.rank_summary` report every projected parameter
-(time-average and peak rank: memory is :math:`r_t(\min(m,n) + 2\max(m,n))` at step t, plus the
-sketch workspace at a refresh).
+survives checkpoints. The diagnostics that read it live with the rank engine,
+:mod:`verify.rank.diagnostics`: ``rank_trace(opt, p)`` expands it to :math:`r_t` per step, and
+``rank_traces(opt)`` / ``rank_summary(opt)`` report every projected parameter (time-average and peak
+rank: memory is :math:`r_t(\min(m,n) + 2\max(m,n))` at step t, plus the sketch workspace at a refresh).
 
 Exact reductions (tested in float64): ``min_rank = max_rank = r``, the convergence trigger off,
 ``max_steps_per_subspace = T``, ``svd="exact"``, both transforms ``"keep"`` and GaLore's
@@ -136,22 +136,26 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
-from .distributed import full_for, settle
+from .distributed import full_for
 from ._lowrank import checked_rank, dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     SIDES,
     SIGN_CONVENTIONS,
+    change_of_basis,
     energy_rank,
     project,
     project_back,
     projection_side,
     randomized_singular_pairs,
+    rotate_coordinates,
     top_singular_pairs,
 )
 from ._registry import register
-from ._validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
+from .grouping import Routing
+from .validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
 from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
+from .weight_decay import decay_after, decay_before
 
 __all__ = [
     "AdaRankGrad",
@@ -166,7 +170,6 @@ __all__ = [
     "transform_first_moment",
     "transform_second_moment",
     "adarankgrad_update",
-    "param_groups",
 ]
 
 RANK_RULES = ("energy", "relative_residual", "residual_energy")
@@ -218,7 +221,7 @@ def choose_subspace(
     """The new basis ``[d, r]`` of a refresh: the top singular vectors of ``G`` (one matrix), with the
     rank chosen by the kept-energy rule within ``[min_rank, max_rank]``.
 
-    A non-finite ``G`` gets a NaN spectrum (see :mod:`algorithms._projection`), hence rank ``max_rank``
+    A non-finite ``G`` gets a NaN spectrum (see :mod:`algorithms.projection`), hence rank ``max_rank``
     and a NaN basis, so NaN propagates into the parameter as in ``torch.optim`` under ``nonfinite="ignore"``.
     """
     basis, S = _spectrum(G, max_rank, side, svd=svd, oversampling=oversampling, power_iters=power_iters,
@@ -243,16 +246,11 @@ def refresh_due(
     return bool(torch.linalg.matrix_norm(project(G, basis, side)) <= tolerance)
 
 
-def _rotate(X: torch.Tensor, R: torch.Tensor, side: str) -> torch.Tensor:
-    """Subspace coordinates in the new basis: ``R X`` (left, ``r × n``) or ``X Rᵀ`` (right, ``m × r``)."""
-    return R @ X if side == "left" else X @ R.mT
-
-
 def transform_first_moment(exp_avg: torch.Tensor, R: torch.Tensor, side: str, rule: str) -> torch.Tensor:
     """First moment at a change of subspace, ``R = Q_newᵀ Q_old``: rotate (exact projection of the lifted
     momentum onto the new subspace), reset to zero, or keep (same rank only)."""
     if rule == "rotate":
-        return _rotate(exp_avg, R, side)
+        return rotate_coordinates(exp_avg, R, side)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg.shape[-1]) if side == "left" else (exp_avg.shape[-2], R.shape[-2])
         return full_for(exp_avg, shape)
@@ -266,11 +264,11 @@ def transform_second_moment(exp_avg_sq: torch.Tensor, R: torch.Tensor, side: str
     ``abs``: :math:`|RV|`; ``clamp``: :math:`\\max(RV, 0)`; ``reset``: zero; ``keep``: unchanged.
     """
     if rule == "squared":
-        return _rotate(exp_avg_sq, R * R, side)
+        return rotate_coordinates(exp_avg_sq, R * R, side)
     if rule == "abs":
-        return _rotate(exp_avg_sq, R, side).abs_()
+        return rotate_coordinates(exp_avg_sq, R, side).abs_()
     if rule == "clamp":
-        return _rotate(exp_avg_sq, R, side).clamp_min_(0)
+        return rotate_coordinates(exp_avg_sq, R, side).clamp_min_(0)
     if rule == "reset":
         shape = (R.shape[-2], exp_avg_sq.shape[-1]) if side == "left" else (exp_avg_sq.shape[-2], R.shape[-2])
         return full_for(exp_avg_sq, shape)
@@ -298,8 +296,7 @@ def adarankgrad_update(
 ) -> None:
     """Adam on the projected gradient ``G_hat`` (moments updated in place) and the lifted, scaled step
     on ``param``; ``bias_step`` is the counter the bias corrections use."""
-    if weight_decay != 0 and weight_decay_timing == "before":
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay, weight_decay_timing)
     exp_avg.lerp_(G_hat, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(G_hat, G_hat, value=1 - beta2)
     N = adam_direction(exp_avg, exp_avg_sq, bias_step, beta1=beta1, beta2=beta2, eps=eps,
@@ -307,8 +304,7 @@ def adarankgrad_update(
     # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
     # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
     param.sub_(project_back(N, basis, side), alpha=lr * scale)
-    if weight_decay != 0 and weight_decay_timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay, weight_decay_timing)
 
 
 # ----------------------------------------------------------------------------- the optimizer
@@ -316,6 +312,8 @@ def adarankgrad_update(
 class AdaRankGrad(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Refael et al., ICLR 2025, arXiv 2410.17881 (no official code; algorithm reconstructed, unverified)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="max_rank",
+                            source="assumed to follow GaLore (no official code; unverified)")
     variants: ClassVar[tuple[str, ...]] = ("paper",)
     supports_batch_dims: ClassVar[bool] = False
     host_state_keys: ClassVar[frozenset[str]] = ReferenceOptimizer.host_state_keys | {"subspace_step", "refresh_log"}
@@ -500,7 +498,7 @@ class AdaRankGrad(ReferenceOptimizer):
             self.save_generator(p)
         rank = new.shape[-1]
         if "basis" in state:
-            R = settle(new.mT @ state["basis"])
+            R = change_of_basis(state["basis"], new)
             state["exp_avg"] = transform_first_moment(state["exp_avg"], R, side, group["first_moment_transform"])
             state["exp_avg_sq"] = transform_second_moment(state["exp_avg_sq"], R, side, group["second_moment_transform"])
         else:
@@ -512,67 +510,3 @@ class AdaRankGrad(ReferenceOptimizer):
         state["subspace_step"] = torch.zeros((), dtype=torch.int64)
         entry = torch.tensor([[step, rank]], dtype=torch.int64)
         state["refresh_log"] = torch.cat([state["refresh_log"], entry])
-
-    # ------------------------------------------------------------------ the rank trace
-    def refresh_steps(self, p: torch.Tensor) -> list[int]:
-        """1-based steps at which ``p``'s subspace was (re)chosen."""
-        log = self.state[p].get("refresh_log")
-        return [] if log is None else [int(s) for s in log[:, 0]]
-
-    def rank_trace(self, p: torch.Tensor) -> list[int]:
-        """:math:`r_t` for t = 1 … the number of steps ``p`` has taken (empty for a dense parameter)."""
-        state = self.state[p]
-        log = state.get("refresh_log")
-        if log is None or log.shape[0] == 0:
-            return []
-        total = int(state["step"])
-        bounds = [int(s) for s in log[:, 0]] + [total + 1]
-        trace: list[int] = []
-        for i, rank in enumerate(int(r) for r in log[:, 1]):
-            trace.extend([rank] * (bounds[i + 1] - bounds[i]))
-        return trace
-
-    def _named_projected(self):
-        for gi, group in enumerate(self.param_groups):
-            names = group.get("param_names")
-            for pi, p in enumerate(group["params"]):
-                if "refresh_log" in self.state.get(p, {}):
-                    name = names[pi] if names is not None and pi < len(names) else f"param_groups[{gi}]['params'][{pi}]"
-                    yield name, p
-
-    def rank_traces(self) -> dict[str, list[int]]:
-        """``{parameter name: rank trace}`` for every projected parameter that has taken a step."""
-        return {name: self.rank_trace(p) for name, p in self._named_projected()}
-
-    def rank_summary(self) -> dict[str, dict[str, float]]:
-        """Per projected parameter: time-average rank, peak rank, final rank, number of refreshes, and the
-        time-average and peak state elements :math:`r_t(\\min(m,n) + 2\\max(m,n))` (memory.md)."""
-        out = {}
-        for name, p in self._named_projected():
-            trace = self.rank_trace(p)
-            if not trace:
-                continue
-            m, n = p.shape
-            per_rank = min(m, n) + 2 * max(m, n)
-            mean = sum(trace) / len(trace)
-            out[name] = {
-                "mean_rank": mean,
-                "max_rank": max(trace),
-                "final_rank": trace[-1],
-                "refreshes": len(self.refresh_steps(p)),
-                "mean_state_elements": mean * per_rank,
-                "peak_state_elements": max(trace) * per_rank,
-            }
-        return out
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """GaLore's split of ``model`` (assumed for AdaRankGrad; unverified): attention/MLP ``nn.Linear``
-    weights adaptive low-rank (with the given group options, e.g. ``max_rank=128``); embeddings,
-    ``lm_head``, norms and biases dense AdamW (``lowrank=False``)::
-
-        opt = AdaRankGrad(param_groups(model, max_rank=64, subspace_tol=1e-3), lr=1e-3)
-    """
-    from .grouping import param_groups as split
-
-    return split(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

@@ -105,16 +105,15 @@ import torch
 from ._galore import (
     SubspaceAdamWBase,
     bias_factor,
-    decay_after,
-    decay_before,
-    lowrank_param_groups,
     subspace_direction,
     update_moments,
 )
 from .distributed import settle
-from ._projection import project_back
+from .projection import project_back
 from ._registry import register
-from ._validation import check_choice, check_nonnegative, check_real
+from .grouping import Routing
+from .validation import check_choice, check_nonnegative, check_real
+from .weight_decay import decay_after, decay_before
 
 __all__ = [
     "FiraAdamW",
@@ -124,7 +123,6 @@ __all__ = [
     "norm_scaling_factors",
     "limit_norm_growth",
     "fira_update",
-    "param_groups",
 ]
 
 SCALINGS = ("column", "matrix", "none")
@@ -204,6 +202,8 @@ def fira_update(
 class FiraAdamW(SubspaceAdamWBase):
     __doc__ = __doc__
     paper = "Chen et al., NeurIPS 2025, arXiv 2410.01623 (Algorithm 1)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="rank",
+                            source="Fira follows GaLore's split (its code is GaLore's torchrun_main.py)")
 
     def __init__(
         self,
@@ -255,12 +255,3 @@ class FiraAdamW(SubspaceAdamWBase):
 
     def _projected_step(self, p, grad, R, state, group, side: str) -> None:
         fira_update(p, grad, R, state["basis"], state, int(state["step"]), group, side)
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """The Fira paper's split of ``model`` (GaLore's: attention/MLP ``nn.Linear`` weights low-rank,
-    embeddings, ``lm_head``, norms and biases dense AdamW)::
-
-        opt = FiraAdamW(param_groups(model, rank=128, scale=0.25), lr=1e-2)
-    """
-    return lowrank_param_groups(model, **lowrank_hyper)

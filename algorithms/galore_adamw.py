@@ -80,7 +80,8 @@ A parameter is projected when its group has ``lowrank=True`` (default) and its p
 (after ``batch_dims``) is a non-empty matrix; 1×n matrices are projected at rank 1. Every other
 parameter (0-D, 1-D, 3-D/4-D, zero-size, or ``lowrank=False`` groups) takes a dense AdamW step with
 the variant's ε and decay conventions — the authors' rule for parameters outside ``rank`` groups
-(their code crashes on non-matrices inside one). Use :func:`param_groups` for the paper's split.
+(their code crashes on non-matrices inside one). ``paper_param_groups("galore_adamw", model, rank=128)``
+(:mod:`algorithms.grouping`) gives the paper's split.
 
 Exact reductions (tested in float64): identity projector (``r = m``, :math:`P = I`) and α = 1 ⇒
 ``torch.optim.AdamW`` (paper) / HF AdamW (official); a fixed basis (T ≥ steps) ⇒ Adam on
@@ -96,16 +97,15 @@ import torch
 
 from ._galore import (
     SubspaceAdamWBase,
-    decay_after,
-    decay_before,
-    lowrank_param_groups,
     subspace_direction,
     update_moments,
 )
-from ._projection import project_back
+from .projection import project_back
 from ._registry import register
+from .grouping import Routing
+from .weight_decay import decay_after, decay_before
 
-__all__ = ["GaLoreAdamW", "galore_update", "param_groups"]
+__all__ = ["GaLoreAdamW", "galore_update"]
 
 
 def galore_update(
@@ -138,6 +138,8 @@ def galore_update(
 class GaLoreAdamW(SubspaceAdamWBase):
     __doc__ = __doc__
     paper = "Zhao et al., ICML 2024, arXiv 2403.03507 (Algorithm 2)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="rank",
+                            source="GaLore §5: the attention and MLP matrices of the LLaMA blocks low-rank; embedding, lm_head, norms AdamW")
 
     def __init__(
         self,
@@ -171,13 +173,3 @@ class GaLoreAdamW(SubspaceAdamWBase):
 
     def _projected_step(self, p, grad, R, state, group, side: str) -> None:
         galore_update(p, R, state["basis"], state["exp_avg"], state["exp_avg_sq"], int(state["step"]), group, side)
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """The GaLore paper's split of ``model``: attention/MLP ``nn.Linear`` weights low-rank (with the
-    given group options, e.g. ``rank=128, update_proj_gap=200, scale=0.25``), embeddings, ``lm_head``,
-    norms and biases dense AdamW (``lowrank=False``)::
-
-        opt = GaLoreAdamW(param_groups(model, rank=128), lr=1e-2)
-    """
-    return lowrank_param_groups(model, **lowrank_hyper)

@@ -20,26 +20,55 @@ messages name parameters), ready for any optimizer in :mod:`algorithms`::
 
 Each low-rank optimizer documents the group key that switches a group to dense AdamW (``lowrank``).
 
-:func:`paper_param_groups` ``(name, model, **hyper)`` is the one entry point for "route this model as
-the paper of optimizer ``name`` did": it calls the ``param_groups(model, **hyper)`` function of the
-optimizer's module when the module defines one (every low-rank method and SN-SM do), and otherwise
-returns one group with every trainable parameter (methods that route inside the optimizer, such as
-MARS's 2-D rule, or that have no routing at all, such as Adam).
+``"single"``
+    one group with every trainable parameter (methods without routing, such as Adam, and methods that
+    route inside the optimizer, such as MARS's 2-D rule).
+
+Each optimizer class declares its paper's routing as data, ``paper_routing = Routing(rule, method=...,
+dense=..., rank_option=...)``; :func:`paper_param_groups` ``(name or class, model, **options)`` is the
+one entry point for "route this model as the paper of this optimizer did", for the GPU recipes and for
+the memory totals alike (:mod:`verify.memory.totals` routes a LLaMA built on the ``meta`` device with it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import torch.nn as nn
 
-from ._validation import check_choice
+from .validation import check_choice
 
-__all__ = ["RULES", "BLOCK_MARKERS", "HEAD_NAMES", "split_parameters", "param_groups", "paper_param_groups"]
+__all__ = ["RULES", "ROUTING_RULES", "BLOCK_MARKERS", "HEAD_NAMES", "Routing", "split_parameters", "param_groups",
+           "paper_param_groups", "routing_of"]
 
 RULES = ("attn_mlp", "all_linear", "all_2d")
+#: the rules a method may declare: a split (:data:`RULES`) or one group
+ROUTING_RULES = RULES + ("single",)
 BLOCK_MARKERS = ("attn", "attention", "mlp", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "fc1", "fc2")
 HEAD_NAMES = ("lm_head", "head", "classifier", "output")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """A paper's routing of a model's parameters: the rule, and the options of each group.
+
+    ``method`` holds the options of the method's group (the low-rank / Subset-Norm group; for
+    ``rule="single"`` the one group), ``dense`` those of the other parameters. ``rank_option`` names the
+    method-group option that a model-level rank fills (``"rank"``, AdaRankGrad's ``"max_rank"``; ``None``
+    for methods without a rank). ``source`` says where the rule was read.
+    """
+
+    rule: str = "single"
+    method: Mapping[str, Any] = field(default_factory=dict)
+    dense: Mapping[str, Any] = field(default_factory=dict)
+    rank_option: str | None = None
+    source: str = "no routing: one group"
+
+    def __post_init__(self) -> None:
+        check_choice("rule", self.rule, ROUTING_RULES)
+        if self.rule == "single" and self.dense:
+            raise ValueError("a single-group routing has no dense group; put its options in method=")
 
 
 def _is_block_linear(name: str) -> bool:
@@ -87,16 +116,33 @@ def param_groups(
     return groups
 
 
-def paper_param_groups(name: str, model: nn.Module, **hyper: Any) -> list[dict[str, Any]]:
-    """Parameter groups of ``model`` routed as the paper of registry optimizer ``name`` did (see module doc)."""
-    import sys
-
+def routing_of(optimizer: str | type) -> Routing:
+    """The :class:`Routing` declared by a registered optimizer (its name or its class)."""
     from ._registry import REGISTRY
 
-    if name not in REGISTRY:
-        raise ValueError(f"unknown optimizer {name!r}; registered: {sorted(REGISTRY)}")
-    routing = getattr(sys.modules[REGISTRY[name].__module__], "param_groups", None)
-    if routing is not None:
-        return routing(model, **hyper)
-    members = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [{"params": [p for _, p in members], "param_names": [n for n, _ in members], **hyper}]
+    if isinstance(optimizer, str):
+        if optimizer not in REGISTRY:
+            raise ValueError(f"unknown optimizer {optimizer!r}; registered: {sorted(REGISTRY)}")
+        optimizer = REGISTRY[optimizer]
+    routing = getattr(optimizer, "paper_routing", None)
+    if not isinstance(routing, Routing):
+        raise TypeError(f"{getattr(optimizer, '__name__', optimizer)!r} declares no paper_routing (a Routing)")
+    return routing
+
+
+def paper_param_groups(optimizer: str | type, model: nn.Module, *, dense: dict[str, Any] | None = None,
+                       **options: Any) -> list[dict[str, Any]]:
+    """Parameter groups of ``model`` routed as the paper of ``optimizer`` (a registry name or an optimizer
+    class) did: its :class:`Routing` rule, the routing's group options, then ``options`` on the method's
+    group and ``dense`` on the other one (for a single-group routing ``options`` go to the one group).
+
+    ``paper_param_groups("galore_adamw", model, rank=128)`` gives the attention/MLP weights with
+    ``rank=128`` and everything else with ``lowrank=False``."""
+    routing = routing_of(optimizer)
+    method_options = {**routing.method, **options}
+    if routing.rule == "single":
+        if dense:
+            raise ValueError(f"{optimizer!r} routes every parameter to one group; pass its options without dense=")
+        members = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        return [{"params": [p for _, p in members], "param_names": [n for n, _ in members], **method_options}]
+    return param_groups(model, routing.rule, lowrank=method_options, dense={**routing.dense, **(dense or {})})

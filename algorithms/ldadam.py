@@ -37,7 +37,7 @@ Provenance
 **The paper's algorithm box is NOT VERIFIED** (unverified): no line of the paper's Algorithm, its
 assumptions or its theorems has been checked against the paper's text. The box above is the rule of
 the authors' code ``IST-DASLab/LDAdam`` @ f3c5daf (``ldadamw_torch/ldadamw.py``), re-derived from it
-(spec ldadam.md §A1, checked there to 2e-16 against the official optimizer). The abstract confirms
+(docs/methods.md §3.1, checked to 2e-16 against the official optimizer). The abstract confirms
 only the ingredients: a "projection-aware update rule" for the states and a "generalized error
 feedback" mechanism; secondary sources describe "block power iteration with warm initialization …
 at each step" and a Gram–Schmidt step (the code's ``Gram_Schmidt`` is Householder QR). Every choice
@@ -150,20 +150,23 @@ from ._lowrank import (
     uses_projection,
     validate_lowrank_flag,
 )
-from .distributed import settle
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     SIDES,
     block_power_step,
+    change_of_basis,
     project,
     project_back,
     projection_side,
     randomized_singular_pairs,
+    rotate_coordinates,
     top_singular_basis,
 )
 from ._registry import register
-from ._validation import check_beta, check_bool, check_choice, check_int
+from .grouping import Routing
+from .validation import check_beta, check_bool, check_choice, check_int
 from .adam import adam_direction, validate_adam_hyper
+from .weight_decay import decay_after, decay_before
 
 __all__ = [
     "LDAdam",
@@ -173,11 +176,8 @@ __all__ = [
     "initial_basis",
     "next_basis",
     "momentum_blend",
-    "change_of_basis",
-    "rotate_coordinates",
     "transfer_second_moment",
     "error_feedback_residual",
-    "param_groups",
 ]
 
 VARIANTS = ("paper", "official")
@@ -256,16 +256,6 @@ def next_basis(
 
 
 # ----------------------------------------------------------------------------- states
-def change_of_basis(basis: torch.Tensor, basis_prev: torch.Tensor) -> torch.Tensor:
-    r""":math:`C_t = P_t^\top P_{t-1}` (``[..., r, r]``): old subspace coordinates → new ones (both sides)."""
-    return settle(basis.mT @ basis_prev)  # on FSDP2 shards a left basis is row-sharded: all-reduce r × r
-
-
-def rotate_coordinates(X: torch.Tensor, C: torch.Tensor, side: str) -> torch.Tensor:
-    """Apply a change of basis to subspace coordinates: ``C X`` (left, ``r × n``) or ``X Cᵀ`` (right, ``m × r``)."""
-    return C @ X if side == "left" else X @ C.mT
-
-
 def transfer_second_moment(
     exp_avg_sq: torch.Tensor,
     exp_avg: torch.Tensor,
@@ -345,7 +335,7 @@ def ldadam_update(
     else:
         b = momentum_blend(a, basis_prev, exp_avg, step, rho=rho, beta1=beta1, side=side)
         basis = next_basis(b, basis_prev, rank, side, proj_method, **decomp)
-        C = change_of_basis(basis, basis_prev)
+        C = change_of_basis(basis_prev, basis)
         m_moved = rotate_coordinates(exp_avg, C, side)
         v_moved = transfer_second_moment(exp_avg_sq, exp_avg, m_moved, C, step - 1, beta1=beta1, beta2=beta2, side=side)
         lost = project_back(exp_avg, basis_prev, side) - project_back(m_moved, basis, side) if error_buffer is not None else None
@@ -356,13 +346,11 @@ def ldadam_update(
     new_m = m_moved.lerp(g_hat, 1 - beta1)
     new_v = v_moved.mul(beta2).addcmul_(g_hat, g_hat, value=1 - beta2)
     direction = adam_direction(new_m, new_v, step, beta1=beta1, beta2=beta2, eps=eps, eps_placement=eps_placement)
-    if weight_decay != 0 and weight_decay_timing == "before":
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay, weight_decay_timing)
     # sub_(x, alpha=c), not add_(x, alpha=-c): bit for bit the same eager arithmetic, but torch.compile's
     # inductor drops alpha in add(mm, alpha=) (pytorch/pytorch#167313) and keeps it in sub
     param.sub_(project_back(direction, basis, side), alpha=lr)
-    if weight_decay != 0 and weight_decay_timing == "after":
-        param.add_(param, alpha=-lr * weight_decay)
+    decay_after(param, lr, weight_decay, weight_decay_timing)
     return basis, new_m, new_v, new_error
 
 
@@ -371,6 +359,8 @@ def ldadam_update(
 class LDAdam(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Robert et al., ICLR 2025, arXiv 2410.16103 (algorithm box unverified; rule from the code @ f3c5daf)"
+    paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="rank",
+                            source="the LDAdam scripts (GaLore's torchrun_main.py): attention/MLP matrices low-rank")
     variants: ClassVar[tuple[str, ...]] = VARIANTS
 
     def __init__(
@@ -481,15 +471,3 @@ class LDAdam(ReferenceOptimizer):
         state["basis"], state["exp_avg"], state["exp_avg_sq"] = basis, m, v
         if e is not None:
             state["error_buffer"] = e
-
-
-def param_groups(model, **lowrank_hyper: Any) -> list[dict[str, Any]]:
-    """The LDAdam scripts' split of ``model``: attention/MLP ``nn.Linear`` weights low-rank (with the given
-    group options, e.g. ``rank=8, rho=0.908``); embeddings, ``lm_head``, norms and biases dense AdamW
-    (``lowrank=False``)::
-
-        opt = LDAdam(param_groups(model, rank=8), lr=1e-3)
-    """
-    from .grouping import param_groups as split
-
-    return split(model, "attn_mlp", lowrank=dict(lowrank_hyper), dense={"lowrank": False})

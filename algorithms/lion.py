@@ -17,7 +17,7 @@ uses the pre-update :math:`x_{t-1}` and is scaled by :math:`\eta_t` (Algorithm 2
 :math:`x \leftarrow (1-\eta\lambda)x - \eta\,\mathrm{sign}(c)`, as in the authors' ``lion_pytorch.py``.
 
 Reductions: Lion(β1, β2) ≡ approx MARS-Lion with β = β2, γ = (β2−β1)/β2, no clipping and the
-official first step (MARS §3.2.2, eqs. 3.18–3.19; mars.md §6) — tested in float64. β1 = β2 makes
+official first step (MARS §3.2.2, eqs. 3.18–3.19; docs/methods.md §2.5) — tested in float64. β1 = β2 makes
 Lion signSGD on an EMA (Signum with decoupled decay).
 
 Defaults
@@ -44,15 +44,15 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_nonnegative
+from .validation import check_beta, check_nonnegative
+from .weight_decay import decay_before
 
 __all__ = ["Lion", "lion_update", "sign_descent_step"]
 
 
 def sign_descent_step(param: torch.Tensor, direction: torch.Tensor, *, lr: float, weight_decay: float) -> None:
     """:math:`x \\leftarrow x - \\eta(\\operatorname{sign}(d) + \\lambda x)`, in place (shared with MARS-Lion)."""
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay)
     param.add_(direction.sign(), alpha=-lr)
 
 

@@ -25,11 +25,11 @@ formula squaring the raw gradient is wrong). Steps 3–6 are exactly an AdamW st
 :func:`algorithms.adam.adam_update`. ``preconditioner="identity"`` is Algorithm 1 with
 :math:`H_t = I`: :math:`x_{t+1} = x_t - \eta_t(m_t + \lambda x_t)` (:math:`\hat m_t` with
 ``bias_correction=True``), no :math:`v`. Estimators, the first step, clipping, schedules and the
-routing of non-matrix parameters: :mod:`algorithms._mars`.
+routing of non-matrix parameters: :mod:`algorithms.mars`.
 
 Exact reductions (tested in float64 to round-off): γ = 0 with clipping inactive ⇒
 ``torch.optim.AdamW`` (with clipping active ⇒ AdamW on the clipped gradients); approx without
-clipping ⇒ :math:`m_t = \gamma g_t + (1-\gamma)\bar u_t`, :math:`\bar u` the EMA of g (mars.md §6,
+clipping ⇒ :math:`m_t = \gamma g_t + (1-\gamma)\bar u_t`, :math:`\bar u` the EMA of g (docs/methods.md §2.5,
 official first step); exact, γ = 1, ``preconditioner="identity"``, no clipping, no bias correction,
 official first step ⇒ STORM with :math:`a = 1-\beta_1`.
 
@@ -81,7 +81,7 @@ more). Zero-size tensors step their counters and change nothing.
 Memory (per parameter element, besides p and its gradient): approx 3 (m, v, prev_grad) = 1.5×
 AdamW; exact 3 (m, v, x_prev); exact_lookahead 3 between steps (m, v, prev_grad), 4 between
 :meth:`store_lookahead_grads` and ``step()``; the fallback 2 (m, v; +x_prev under exact). The
-authors' exact mode keeps 4 (mars.md §3). Transient: ``clip="global"`` (the paper's) needs every
+authors' exact mode keeps 4 (docs/methods.md §2.4). Transient: ``clip="global"`` (the paper's) needs every
 parameter's :math:`c_t` before the first update, so one step briefly holds a full parameter-size copy
 per group (measured on an H200: 105.6 MiB for a 25.6M-parameter model, as predicted); ``"tensor"`` and
 ``"none"`` finish each parameter before the next :math:`c_t` exists.
@@ -93,72 +93,49 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
-from ._validation import check_choice
-from .adam import adam_update
+from .validation import check_choice
+from .adam import adam_direction
+from .weight_decay import decay_before
 
-__all__ = ["MarsAdamW", "mars_adamw_update", "identity_preconditioned_update", "PRECONDITIONERS"]
+__all__ = ["MarsAdamW", "adamw_preconditioned_step", "identity_preconditioned_step", "mars_adamw_precondition",
+           "PRECONDITIONERS"]
 
 PRECONDITIONERS = ("adam", "identity")
 
 
-def identity_preconditioned_update(
-    param: torch.Tensor,
-    c: torch.Tensor,
-    exp_avg: torch.Tensor,
-    step: int,
-    *,
-    lr: float,
-    beta1: float,
-    weight_decay: float,
-    bias_correction: bool,
-) -> None:
-    """Algorithm 1 with :math:`H_t = I`: :math:`m_t` from :math:`\\tilde c_t`, then :math:`x \\leftarrow x - \\eta(m_t + \\lambda x)`."""
-    exp_avg.lerp_(c, 1 - beta1)
+def identity_preconditioned_step(param: torch.Tensor, exp_avg: torch.Tensor, step: int, *, lr: float, beta1: float,
+                                 weight_decay: float, bias_correction: bool) -> None:
+    r"""Algorithm 1, line 7, with :math:`H_t = I`: :math:`x \leftarrow x - \eta(m_t + \lambda x)` (:math:`\hat m_t`
+    with ``bias_correction``), in place, given :math:`m_t`."""
     direction = exp_avg / (1 - beta1**step) if bias_correction else exp_avg
-    if weight_decay != 0:
-        param.mul_(1 - lr * weight_decay)
+    decay_before(param, lr, weight_decay)
     param.add_(direction, alpha=-lr)
 
 
-def mars_adamw_update(
-    param: torch.Tensor,
-    c: torch.Tensor,
-    exp_avg: torch.Tensor,
-    exp_avg_sq: torch.Tensor | None,
-    step: int,
-    *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    bias_correction: bool,
-    preconditioner: str = "adam",
-) -> None:
-    """Algorithm 2, lines 6–9, in place, given the clipped :math:`\\tilde c_t` (any leading batch dims)."""
-    if preconditioner == "identity":
-        identity_preconditioned_update(
-            param, c, exp_avg, step, lr=lr, beta1=beta1, weight_decay=weight_decay, bias_correction=bias_correction
-        )
+def adamw_preconditioned_step(param: torch.Tensor, c: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+                              step: int, *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+                              bias_correction: bool) -> None:
+    r"""Algorithm 2, lines 7–9, in place, given :math:`m_t` and the clipped :math:`\tilde c_t`: :math:`v_t` (the EMA
+    of :math:`\tilde c_t^2`), then the AdamW step on the decayed :math:`x_t` (torch ε placement)."""
+    decay_before(param, lr, weight_decay)
+    exp_avg_sq.mul_(beta2).addcmul_(c, c, value=1 - beta2)
+    direction = adam_direction(exp_avg, exp_avg_sq, step, beta1=beta1, beta2=beta2, eps=eps, eps_placement="torch",
+                               bias_correction=bias_correction)
+    param.add_(direction, alpha=-lr)
+
+
+def mars_adamw_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                            hp: StepHyper) -> None:
+    """Line 7 of Algorithm 1 for MARS-AdamW: the group's preconditioner (Adam's, or the identity)."""
+    if group["preconditioner"] == "identity":
+        identity_preconditioned_step(param, state["exp_avg"], hp.step, lr=hp.lr, beta1=hp.beta1,
+                                     weight_decay=group["weight_decay"], bias_correction=group["bias_correction"])
         return
-    adam_update(
-        param,
-        c,
-        exp_avg,
-        exp_avg_sq,
-        step,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        decoupled_weight_decay=True,
-        eps_placement="torch",
-        weight_decay_timing="before",
-        bias_correction=bias_correction,
-    )
+    adamw_preconditioned_step(param, c, state["exp_avg"], state["exp_avg_sq"], hp.step, lr=hp.lr, beta1=hp.beta1,
+                              beta2=hp.beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                              bias_correction=group["bias_correction"])
 
 
 @register("mars_adamw")
@@ -214,9 +191,5 @@ class MarsAdamW(MarsOptimizerBase):
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",) if group["preconditioner"] == "identity" else ("exp_avg", "exp_avg_sq")
 
-    def _mars_update(self, p, c, state, group, hp: _Hyper) -> None:
-        mars_adamw_update(
-            p, c, state["exp_avg"], state.get("exp_avg_sq"), hp.step, lr=hp.lr, beta1=hp.beta1, beta2=hp.beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], bias_correction=group["bias_correction"],
-            preconditioner=group["preconditioner"],
-        )
+    def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
+        mars_adamw_precondition(p, c, state, group, hp)

@@ -12,7 +12,7 @@ authors' code (AGI-Arena/MARS ``mars.py``, ``mars_type="mars-lion"``) as ``varia
    &\quad x_{t+1} = x_t - \eta_t \bigl( \operatorname{sign}(m_t) + \lambda x_t \bigr)
    \end{aligned}
 
-with :math:`h_t` per the estimator (:mod:`algorithms._mars`): :math:`\nabla f(x_{t-1}, \xi_t)`
+with :math:`h_t` per the estimator (:mod:`algorithms.mars`): :math:`\nabla f(x_{t-1}, \xi_t)`
 (exact) or :math:`g_{t-1}` (approx). There is a single β and no second moment (the code still
 allocates an unused ``exp_avg_sq``; we do not). :math:`\operatorname{sign}(0) = 0`. The sign step
 is :func:`algorithms.lion.sign_descent_step`, shared with the Lion reference.
@@ -27,7 +27,7 @@ Defaults
 argument           default                 source
 =================  ======================  ===========================================================
 lr                 3e-3                    code constructor (shared by every ``mars_type``; tuned for
-                                           MARS-AdamW only — re-tune for Lion, mars.md §2)
+                                           MARS-AdamW only — re-tune for Lion, docs/methods.md §2.7)
 beta1              0.95                    paper Tables 11–12 and code ``betas[0]`` (``betas[1]`` unused)
 weight_decay       0                       code constructor
 gamma              0.025                   paper and code
@@ -53,7 +53,7 @@ sign rule, as in the code).
 
 Shapes
 ------
-Elementwise except the clipping norm; routing as in :mod:`algorithms._mars` (``"official"``:
+Elementwise except the clipping norm; routing as in :mod:`algorithms.mars` (``"official"``:
 exactly 2-D problem shapes use MARS-Lion, everything else the AdamW fallback unless
 ``optimize_1d``).
 
@@ -66,18 +66,17 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper
+from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
 from .lion import sign_descent_step
 
-__all__ = ["MarsLion", "mars_lion_update"]
+__all__ = ["MarsLion", "mars_lion_precondition"]
 
 
-def mars_lion_update(param: torch.Tensor, c: torch.Tensor, exp_avg: torch.Tensor, *, lr: float, beta1: float,
-                     weight_decay: float) -> None:
-    """Algorithm 3, lines 6–7, in place, given the clipped :math:`\\tilde c_t`."""
-    exp_avg.lerp_(c, 1 - beta1)
-    sign_descent_step(param, exp_avg, lr=lr, weight_decay=weight_decay)
+def mars_lion_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                           hp: StepHyper) -> None:
+    r"""Algorithm 3, line 7, in place: :math:`x \leftarrow x - \eta(\operatorname{sign}(m_t) + \lambda x)`."""
+    sign_descent_step(param, state["exp_avg"], lr=hp.lr, weight_decay=group["weight_decay"])
 
 
 @register("mars_lion")
@@ -125,5 +124,5 @@ class MarsLion(MarsOptimizerBase):
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",)
 
-    def _mars_update(self, p, c, state, group, hp: _Hyper) -> None:
-        mars_lion_update(p, c, state["exp_avg"], lr=hp.lr, beta1=hp.beta1, weight_decay=group["weight_decay"])
+    def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
+        mars_lion_precondition(p, c, state, group, hp)

@@ -37,6 +37,22 @@ roughly [0.7, 1.2], not exactly 1: it is *not* the polar factor. The code runs i
 reduced-precision tensor is stored. The rescale by :math:`1/(1-\beta_1)` is the code's; it only
 changes the relative size of ε.
 
+**Rounding** (``ns_rounding``). In a reduced ``ns_dtype`` the place of each rounding changes the result at
+the dtype's precision, so the two variants put them differently:
+
+* ``"authors"`` (``variant="official"``): the authors' ``NewtonSchulz`` casts :math:`M` to bfloat16 *before*
+  dividing by :math:`\lVert M\rVert_F + \epsilon` (the norm of the uncast :math:`M`), and its
+  ``c * A @ B`` evaluates as :math:`(cA)B`. Matched here, one NS step agrees with a transcription of that
+  function bit for bit (tests/algorithms/test_mars.py); without it the official bf16 direction differed
+  from theirs by about 5 % already at step 1.
+* ``"accurate"`` (``variant="paper"``): normalise in the parameter's dtype, cast once, and evaluate
+  :math:`c\,(A\,(AX))`, the order that keeps the most precision.
+
+In the parameter's dtype (``ns_dtype=None``) the two differ only at that dtype's round-off. What remains
+different from the authors' step lies outside NS and is at float32 round-off: they multiply
+:math:`m_t` by :math:`1/(1-\beta_1)` where we divide, and fold the decay into the update
+(:math:`x - \eta(O + \lambda x)` as one tensor) where we scale :math:`x` first.
+
 Defaults
 --------
 =================  ======================  ===========================================================
@@ -55,6 +71,7 @@ orthogonalizer     "svd" / "newton_schulz" Alg. 4 ("any SVD solver") / code
 ns_steps           5                       code
 ns_coefficients    (3.4445, -4.775, 2.0315) code (Muon's quintic)
 ns_dtype           None / "bfloat16"       ours (parameter dtype) / code
+ns_rounding        "accurate" / "authors"  ours / code (where NS rounds to ``ns_dtype``; see "Rounding")
 shape_factor       False / True            Alg. 4 / code (:math:`\sqrt{\max(1, m/n)}`)
 optimize_1d        True / False            ours / code
 routing            "official"              code (exactly 2-D); ``"ours"``: 2-D or more, reshaped
@@ -94,25 +111,28 @@ from typing import Any
 
 import torch
 
-from ._mars import MarsOptimizerBase, _Hyper, is_matrix, matrix_view_shape
+from .mars import MarsOptimizerBase, StepHyper, is_matrix, matrix_view_shape
 from ._registry import register
-from ._validation import check_bool, check_choice, check_int, check_real
-from .mars_adamw import mars_adamw_update
+from .validation import check_bool, check_choice, check_int, check_real
+from .mars_adamw import adamw_preconditioned_step
+from .weight_decay import decay_before
 
 __all__ = [
     "MarsShampoo",
     "NS_COEFFICIENTS",
     "ORTHOGONALIZERS",
     "NS_DTYPES",
+    "NS_ROUNDINGS",
     "polar_factor",
     "newton_schulz",
     "orthogonalize",
     "shape_factor",
-    "mars_shampoo_update",
+    "shampoo_step",
 ]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 ORTHOGONALIZERS = ("svd", "newton_schulz")
+NS_ROUNDINGS = ("accurate", "authors")
 NS_DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -130,6 +150,11 @@ def polar_factor(M: torch.Tensor) -> torch.Tensor:
     return torch.where(finite, O, torch.full_like(O, math.nan)).to(M.dtype)
 
 
+def _nonzero(denominator: torch.Tensor) -> torch.Tensor:
+    """A zero matrix with ``eps = 0`` is divided by 1 (its step is zero), not by 0."""
+    return torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+
+
 def newton_schulz(
     M: torch.Tensor,
     *,
@@ -137,19 +162,30 @@ def newton_schulz(
     coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
     eps: float = 1e-8,
     compute_dtype: torch.dtype | None = None,
+    rounding: str = "accurate",
 ) -> torch.Tensor:
-    """``steps`` quintic Newton–Schulz iterations on each matrix ``[..., m, n]``, in ``compute_dtype``."""
+    r"""``steps`` quintic Newton–Schulz iterations on each matrix ``[..., m, n]``, in ``compute_dtype``.
+
+    ``rounding`` places the roundings to ``compute_dtype`` (module docstring, "Rounding"): ``"accurate"``
+    normalises in ``M``'s dtype and evaluates :math:`c\,(A\,(AX))`; ``"authors"`` casts ``M`` first, divides by
+    the norm of the uncast ``M``, and evaluates :math:`(cA)(AX)`, as the authors' code does.
+    """
+    check_choice("rounding", rounding, NS_ROUNDINGS)
     if M.numel() == 0:
         return torch.zeros_like(M)
     a, b, c = coefficients
+    dtype = compute_dtype or M.dtype
     transpose = M.shape[-2] > M.shape[-1]
-    X = M.mT if transpose else M
-    denominator = torch.linalg.matrix_norm(X, keepdim=True) + eps
-    X = (X / torch.where(denominator > 0, denominator, torch.ones_like(denominator))).to(compute_dtype or M.dtype)
+    if rounding == "authors":  # cast, then divide the rounded entries by the norm of M itself
+        X = (M.to(dtype) / _nonzero(torch.linalg.vector_norm(M, dim=(-2, -1), keepdim=True) + eps)).to(dtype)
+        X = X.mT if transpose else X
+    else:  # normalise in M's dtype, then cast
+        X = M.mT if transpose else M
+        X = (X / _nonzero(torch.linalg.matrix_norm(X, keepdim=True) + eps)).to(dtype)
     for _ in range(steps):
         A = X @ X.mT
         AX = A @ X
-        X = a * X + b * AX + c * (A @ AX)
+        X = a * X + b * AX + ((c * A) @ AX if rounding == "authors" else c * (A @ AX))
     X = X.mT if transpose else X
     return X.to(M.dtype)
 
@@ -160,7 +196,7 @@ def orthogonalize(M: torch.Tensor, group: dict[str, Any]) -> torch.Tensor:
         return polar_factor(M)
     dtype = NS_DTYPES[group["ns_dtype"]] if group["ns_dtype"] is not None else None
     return newton_schulz(M, steps=group["ns_steps"], coefficients=tuple(group["ns_coefficients"]),
-                         eps=group["eps"], compute_dtype=dtype)
+                         eps=group["eps"], compute_dtype=dtype, rounding=group["ns_rounding"])
 
 
 def shape_factor(rows: int, cols: int) -> float:
@@ -168,9 +204,8 @@ def shape_factor(rows: int, cols: int) -> float:
     return math.sqrt(max(1.0, rows / cols)) if cols else 1.0
 
 
-def mars_shampoo_update(
+def shampoo_step(
     param: torch.Tensor,
-    c: torch.Tensor,
     exp_avg: torch.Tensor,
     view_shape: tuple[int, ...],
     group: dict[str, Any],
@@ -178,16 +213,14 @@ def mars_shampoo_update(
     lr: float,
     beta1: float,
 ) -> None:
-    """Algorithm 4, lines 6–8 (paper) or the code's NS step, in place, given :math:`\\tilde c_t`.
+    """Algorithm 4, lines 7–8 (paper) or the code's NS step, in place, given :math:`m_t`.
 
     ``view_shape`` = ``(*batch, m, n)``, the matrix view of ``param``.
     """
-    exp_avg.lerp_(c, 1 - beta1)
     O = orthogonalize((exp_avg / (1 - beta1)).reshape(view_shape), group)
     if group["shape_factor"]:
         O = O * shape_factor(view_shape[-2], view_shape[-1])
-    if group["weight_decay"] != 0:
-        param.mul_(1 - lr * group["weight_decay"])
+    decay_before(param, lr, group["weight_decay"])
     param.add_(O.reshape(param.shape), alpha=-lr)
 
 
@@ -197,9 +230,9 @@ class MarsShampoo(MarsOptimizerBase):
     paper = "Yuan et al., ICML 2025, arXiv 2411.10438 (Algorithm 4)"
     VARIANT_DEFAULTS = {
         "paper": dict(first_step="paper", clip="none", optimize_1d=True, orthogonalizer="svd",
-                      shape_factor=False, ns_dtype=None),
+                      shape_factor=False, ns_dtype=None, ns_rounding="accurate"),
         "official": dict(first_step="official", clip="tensor", optimize_1d=False, orthogonalizer="newton_schulz",
-                         shape_factor=True, ns_dtype="bfloat16"),
+                         shape_factor=True, ns_dtype="bfloat16", ns_rounding="authors"),
     }
 
     def __init__(
@@ -220,6 +253,7 @@ class MarsShampoo(MarsOptimizerBase):
         ns_steps: int = 5,
         ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
         ns_dtype: str | None = "variant",
+        ns_rounding: str | None = None,
         shape_factor: bool | None = None,
         optimize_1d: bool | None = None,
         routing: str = "official",
@@ -233,7 +267,8 @@ class MarsShampoo(MarsOptimizerBase):
         batch_dims: int = 0,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d,
-                                        orthogonalizer=orthogonalizer, shape_factor=shape_factor)
+                                        orthogonalizer=orthogonalizer, shape_factor=shape_factor,
+                                        ns_rounding=ns_rounding)
         if ns_dtype == "variant":  # None is a real choice here (the parameter's dtype)
             ns_dtype = self.VARIANT_DEFAULTS[variant]["ns_dtype"]
         defaults = dict(
@@ -256,6 +291,7 @@ class MarsShampoo(MarsOptimizerBase):
         if group["ns_dtype"] is not None:
             check_choice("ns_dtype", group["ns_dtype"], tuple(NS_DTYPES))
         check_bool("shape_factor", group["shape_factor"])
+        check_choice("ns_rounding", group["ns_rounding"], NS_ROUNDINGS)
 
     def _uses_bias_correction(self, group: dict[str, Any]) -> bool:
         return bool(group["optimize_1d"])  # non-matrix parameters may then take the MARS-AdamW rule
@@ -263,11 +299,10 @@ class MarsShampoo(MarsOptimizerBase):
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",) if is_matrix(p, group) else ("exp_avg", "exp_avg_sq")
 
-    def _mars_update(self, p, c, state, group, hp: _Hyper) -> None:
+    def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
         if is_matrix(p, group):
-            mars_shampoo_update(p, c, state["exp_avg"], matrix_view_shape(p, group), group, lr=hp.lr, beta1=hp.beta1)
+            shampoo_step(p, state["exp_avg"], matrix_view_shape(p, group), group, lr=hp.lr, beta1=hp.beta1)
             return
-        mars_adamw_update(
-            p, c, state["exp_avg"], state["exp_avg_sq"], hp.step, lr=hp.lr, beta1=hp.beta1, beta2=hp.beta2,
-            eps=group["eps"], weight_decay=group["weight_decay"], bias_correction=group["bias_correction"],
-        )
+        adamw_preconditioned_step(p, c, state["exp_avg"], state["exp_avg_sq"], hp.step, lr=hp.lr, beta1=hp.beta1,
+                                  beta2=hp.beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                                  bias_correction=group["bias_correction"])

@@ -1,5 +1,5 @@
 r"""RMSPropSN: RMSProp with a Subset-Norm second moment and no momentum state (Nguyen & Nguyen,
-arXiv 2411.07120; sn-sm.md §1.4, the authors' "rmsprop" preset).
+arXiv 2411.07120; the authors' "rmsprop" preset, docs/methods.md §1.3).
 
 .. math::
 
@@ -28,7 +28,7 @@ Paper numbering: the algorithm and equation numbers of arXiv 2411.07120 are **no
 Exact reductions (tested in float64 to round-off): ``adam_sn`` with ``betas=(0, beta2)``;
 ``subset_size=1`` ≡ ``torch.optim.RMSprop(lr, alpha=beta2, eps=eps)``.
 
-Subsets and shapes: as ``adam_sn`` (:mod:`algorithms._subsets`).
+Subsets and shapes: as ``adam_sn`` (:mod:`algorithms.subsets`).
 
 Defaults
 --------
@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._registry import register
-from ._validation import check_beta
+from .validation import check_beta
 from .adam_sn import AdamSN
 
 __all__ = ["RMSPropSN"]

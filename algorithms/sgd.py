@@ -16,7 +16,7 @@ r"""SGD with optional heavy-ball or EMA momentum — the baseline every theorem 
    \end{aligned}
 
 ``momentum_type="ema"`` is the form Subspace-Momentum reduces to at full rank
-(sn-sm.md §1.5): with ``momentum=β₁`` it is the EMA momentum SGD that ``subspace_momentum``
+(docs/methods.md §1.4): with ``momentum=β₁`` it is the EMA momentum SGD that ``subspace_momentum``
 equals when the projector is the identity and never refreshed.
 
 Defaults
@@ -43,7 +43,7 @@ import torch
 
 from ._base import ReferenceOptimizer
 from ._registry import register
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
+from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
 
 __all__ = ["SGD", "sgd_update"]
 

@@ -1,5 +1,5 @@
 r"""Subspace-Momentum (SM): EMA momentum inside a low-dimensional subspace, plain SGD in its
-orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §1.5).
+orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; docs/methods.md §1.4).
 
 .. math::
 
@@ -17,8 +17,8 @@ orthogonal complement (Nguyen & Nguyen, arXiv 2411.07120, ICML 2025; sn-sm.md §
 
 Here :math:`P_t g` means :math:`U^\top G` (basis on the left, ``r × n`` momentum) or :math:`G U`
 (basis on the right, ``m × r`` momentum) for a matrix gradient :math:`G \in \mathbb{R}^{m \times n}`
-(:mod:`algorithms._projection`), and :math:`P_t^\top P_t` is the orthogonal projector onto the
-subspace. One step size η serves both parts (sn-sm.md §1.5).
+(:mod:`algorithms.projection`), and :math:`P_t^\top P_t` is the orthogonal projector onto the
+subspace. One step size η serves both parts (docs/methods.md §1.4).
 
 Projections (``proj_type``), as the authors' ``projectors/`` [C]:
 
@@ -45,7 +45,7 @@ Refresh rules (``refresh``) at a refresh step ``t > 1`` (the basis is rebuilt fr
                ``overlap_state`` group key)
 ``"official"`` the authors' code [C][V]: the refresh step uses the **stale** coordinates
                (:math:`\beta_1 m_{old} + (1-\beta_1) P_{new} g_t`, lifted through the **new** basis),
-               and only *after* that step is the momentum zeroed (sn-sm.md §1.5, bug 1)
+               and only *after* that step is the momentum zeroed (docs/methods.md §1.7, item 1)
 ============== ==========================================================================
 
 Variants (``variant="paper"|"official"``; each item is also an explicit argument, ``None`` = the
@@ -54,7 +54,7 @@ variant's choice):
 * ``refresh``: official ``"official"`` (stale basis); paper ``"reset"``, the code's evident intent
   (what the paper does at a refresh is **unverified** [U]).
 * ``correct_sgd_part``: official True, :math:`c_1' = c_1` (the bias correction scales the
-  orthogonal SGD part too, sn-sm.md §7 quirk 5); paper False, :math:`c_1' = 1` (only the momentum
+  orthogonal SGD part too, docs/methods.md §1.7, item 5); paper False, :math:`c_1' = 1` (only the momentum
   is bias corrected; **unverified** [U]).
 * ``rank_overflow``: official ``"truncate"`` (rank > projected dimension silently becomes the
   projected dimension); paper ``"raise"`` (``ValueError`` at construction naming the parameter).
@@ -66,7 +66,7 @@ variant's choice):
 The float32 SVD is the only downcast; the stored basis is cast back, so every state tensor keeps
 the parameter's dtype. ``bias_correction`` defaults to False (the authors' "sgd" preset,
 ``correct_bias=False``). The paper's intended algorithm (momentum in span P, SGD in the complement,
-one η; sn-sm.md §1.5) is itself an **unverified** reconstruction [U].
+one η; docs/methods.md §1.4) is itself an **unverified** reconstruction [U].
 
 Paper numbering: the algorithm and equation numbers of arXiv 2411.07120 are **not verified** (the
 paper body was not read); the update is the authors' code [C].
@@ -113,7 +113,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from ._lowrank import matrix_shape, uses_projection, validate_lowrank_flag
-from ._projection import (
+from .projection import (
     SIDE_RULES,
     project,
     project_back,
@@ -127,9 +127,11 @@ from ._projection import (
     validate_rank,
 )
 from ._registry import register
-from ._subsets import describe_param
-from ._validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
+from .subsets import PAPER, ROUTING_SOURCE, describe_param
+from .validation import check_beta, check_bool, check_choice, check_int, check_nonnegative
+from .grouping import Routing
 from .sgd import sgd_update
+from .weight_decay import decay_after
 
 __all__ = [
     "SubspaceMomentum",
@@ -146,7 +148,6 @@ __all__ = [
     "combine_numerator",
 ]
 
-PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
 PROJ_TYPES = ("svd", "uniform", "topk")
 REFRESH_RULES = ("reset", "carry", "overlap", "official")
 RANK_OVERFLOW = ("raise", "truncate")
@@ -241,9 +242,6 @@ def combine_numerator(
 
 
 # ----------------------------------------------------------------------------- glue shared with adam_sn_sm
-def resolve(group: dict[str, Any], key: str) -> Any:
-    value = group.get(key)
-    return SM_VARIANT_DEFAULTS[group["variant"]][key] if value is None else value
 
 
 class SubspaceMomentumMixin:
@@ -282,8 +280,9 @@ class SubspaceMomentumMixin:
         side = projection_side(m, n, rule, square="right")
         rank = group["rank"]
         if rank > 0:
-            rank = validate_rank(rank, projected_dim(m, n, side), overflow=resolve(group, "rank_overflow"))
-        return SubspaceConfig(side, rank, group["proj_type"], resolve(group, "svd_dtype"), resolve(group, "sign"))
+            rank = validate_rank(rank, projected_dim(m, n, side), overflow=self.resolved(group, "rank_overflow"))
+        return SubspaceConfig(side, rank, group["proj_type"], self.resolved(group, "svd_dtype"),
+                              self.resolved(group, "sign"))
 
     def _subspace_parts(
         self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any], beta1: float
@@ -306,19 +305,18 @@ class SubspaceMomentumMixin:
             state.pop("basis" if key == "indices" else "indices", None)
             state[key] = new_basis
             state["exp_avg"] = self._momentum_at_refresh(state.get("exp_avg"), old_basis, new_basis, config, grad, group)
-        rule = resolve(group, "refresh")
+        rule = self.resolved(group, "refresh")
         refreshed_now = old_basis is not None and step % group["update_proj_gap"] == 0
         lifted, orthogonal = subspace_momentum_update(grad, state["exp_avg"], state[key], config.side, beta1=beta1)
         if refreshed_now and rule == "official":
             state["exp_avg"].zero_()  # the code zeroes the state only after the refresh step's update
         return lifted, orthogonal
 
-    @staticmethod
-    def _momentum_at_refresh(exp_avg, old_basis, new_basis, config: SubspaceConfig, grad, group) -> torch.Tensor:
+    def _momentum_at_refresh(self, exp_avg, old_basis, new_basis, config: SubspaceConfig, grad, group) -> torch.Tensor:
         fresh = torch.zeros_like(to_subspace(grad, new_basis, config.side))
         if exp_avg is None or old_basis is None or old_basis.shape != new_basis.shape:
             return fresh  # first basis (or the rank changed through the group): start from zero
-        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad, resolve(group, "refresh"))
+        moved = transfer_momentum(exp_avg, old_basis, new_basis, config.side, grad, self.resolved(group, "refresh"))
         return moved.clone() if moved is exp_avg else moved
 
 
@@ -327,7 +325,9 @@ class SubspaceMomentumMixin:
 class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
     __doc__ = __doc__
     paper = PAPER
+    paper_routing = Routing("all_linear", dense={"lowrank": False}, rank_option="rank", source=ROUTING_SOURCE)
     variants = ("paper", "official")
+    VARIANT_DEFAULTS = SM_VARIANT_DEFAULTS
 
     def __init__(
         self,
@@ -383,12 +383,11 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
         if uses_projection(p, group):
             lifted, orthogonal = self._subspace_parts(p, grad, state, group, beta1)
             c1 = 1.0 - beta1**step if group["bias_correction"] else 1.0
-            numerator, c = combine_numerator(lifted, orthogonal, c1, resolve(group, "correct_sgd_part"))
+            numerator, c = combine_numerator(lifted, orthogonal, c1, self.resolved(group, "correct_sgd_part"))
             p.add_(numerator, alpha=-lr / c)
         else:
             if beta1 != 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             sgd_update(p, grad, state.get("momentum_buffer"), step, lr=lr, momentum=beta1, momentum_type="ema",
                        dampening=0.0, weight_decay=0.0, bias_correction=group["bias_correction"])
-        if group["weight_decay"] != 0:
-            p.add_(p, alpha=-lr * group["weight_decay"])
+        decay_after(p, lr, group["weight_decay"])

@@ -56,7 +56,7 @@ def _lemma33(quick: bool) -> Outcome:
     if problems:
         return Outcome("FAIL", "; ".join(problems), numbers)
     return Outcome("PASS", f"bound holds on every step (tested above round-off on {tested}); sr − sr∞ decays at "
-                   f"{fmt(rate, 6)} per step ≤ ρ² = {fmt(rho2, 6)} ({data.get('detail')})", numbers)
+                   f"{fmt(rate, 6)} per step ≤ ρ² = {fmt(rho2, 6)} ({data.get('reason')})", numbers)
 
 
 def _rank_one_decomposable(quick: bool) -> Outcome:

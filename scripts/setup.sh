@@ -3,7 +3,8 @@
 # installs torch only if none is importable, then installs optverify in editable mode.
 #   scripts/setup.sh            runtime deps
 #   scripts/setup.sh test       + the test, cluster (dask) and hf (transformers) extras
-#   scripts/setup.sh crosscheck + those extras and the third-party cross-check packages (--no-deps)
+#   scripts/setup.sh lint       + lint extra (ruff, from PyPI)
+#   scripts/setup.sh crosscheck + those test extras and the third-party cross-check packages (--no-deps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA="${1:-}"
@@ -20,6 +21,7 @@ fi
 case "$EXTRA" in
     "") SPEC="." ;;
     test|crosscheck) SPEC=".[test,cluster,hf]" ;;
+    lint) SPEC=".[lint]" ;;
     *) echo "unknown extra: $EXTRA" >&2; exit 2 ;;
 esac
 "$VPY" -m pip install -q -e "$SPEC"

@@ -29,7 +29,7 @@ import ctypes
 import os
 import sys
 
-from algorithms._validation import check_choice, check_int
+from algorithms.validation import check_choice, check_int
 
 __all__ = ["retain_freed_memory", "retain_unless_disabled", "ENV_VAR", "STATUS"]
 

@@ -8,7 +8,7 @@ optimizer step, so they never change a trajectory.
 Running statistics over **every** step are *running metrics*: ``fn(problem, x, grad) -> [S]``, evaluated
 at each query point :math:`x_{t-1}` on the exact gradient the oracle computed there, and recorded as
 ``"<name>.mean"`` (:math:`\frac1t\sum_{k<t} m(x_k)`) and ``"<name>.min"``. With ``grad_norm_sq`` this is
-:math:`R_T = \frac1T\sum_{t \le T}\|\nabla f(x_t)\|^2` of theory.md §1 (iterates counted from the start).
+:math:`R_T = \frac1T\sum_{t \le T}\|\nabla f(x_t)\|^2` of docs/problems.md §1 (iterates counted from the start).
 
 Built-in metrics (:data:`METRICS`):
 
@@ -194,17 +194,17 @@ def _matrix_grad(problem, x) -> torch.Tensor:
 
 
 def metric_grad_stable_rank(problem, x, view) -> torch.Tensor:
-    from verify.spectrum import singular_values, stable_rank
+    from synthetic.spectrum import singular_values, stable_rank
 
     return stable_rank(singular_values(_matrix_grad(problem, x)))
 
 
 def energy_rank(eps: float = 0.01) -> Metric:
-    """A metric :math:`r(\\varepsilon)` of the exact gradient (rank-decay.md, definitions)."""
+    """A metric :math:`r(\\varepsilon)` of the exact gradient (docs/rank.md §1)."""
 
     def metric(problem, x, view) -> torch.Tensor:
-        from verify.spectrum import energy_rank as _energy_rank
-        from verify.spectrum import singular_values
+        from synthetic.spectrum import energy_rank as _energy_rank
+        from synthetic.spectrum import singular_values
 
         return _energy_rank(singular_values(_matrix_grad(problem, x)), eps).to(torch.float64)
 

@@ -1,4 +1,4 @@
-r"""Gradient noise with known sub-gaussian constants (theory.md §3, "Noise generators" and "Calibration").
+r"""Gradient noise with known sub-gaussian constants (docs/problems.md §4).
 
 An oracle returns :math:`g(x, \xi) = \nabla f(x) + \xi` with fresh noise at every step, drawn from the seed's
 counter-based stream (:class:`synthetic.rng.SeedStreams`), so the noise of seed ``s`` at step ``t`` is the
@@ -16,7 +16,7 @@ distribution   :math:`z`                               sub-gaussian :math:`\sigm
 ``student_t``  :math:`t_\nu\sqrt{(\nu-2)/\nu}`, ν ≥ 3  none: **not sub-gaussian** (:class:`NotSubGaussianError`)
 ============== ======================================= ===================================================
 
-**The definition** (the likely SN assumption [U], theory.md §4 A4): :math:`\xi_i` is sub-gaussian with parameter
+**The definition** (our reading of the SN assumption [U], docs/problems.md §4): :math:`\xi_i` is sub-gaussian with parameter
 :math:`\sigma_i` when :math:`E\exp(\xi_i^2/\sigma_i^2) \le e`. Derivations [D]:
 
 * bounded, :math:`|\xi_i| \le B_i`: :math:`E e^{\xi_i^2/B_i^2} \le e^1`, so :math:`\sigma_i = B_i`;
@@ -51,7 +51,7 @@ from typing import Any, Sequence
 
 import torch
 
-from algorithms._validation import check_choice, check_int, check_unit_interval
+from algorithms.validation import check_choice, check_int, check_unit_interval
 
 __all__ = [
     "NotSubGaussianError",

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from algorithms._validation import check_bool, check_int
+from algorithms.validation import check_bool, check_int
 
 from .noise import NoiseModel
 from .problems import Problem

@@ -48,7 +48,7 @@ from typing import Sequence
 
 import torch
 
-from algorithms._validation import check_int
+from algorithms.validation import check_int
 
 __all__ = ["SeedStreams", "splitmix64_reference", "mix64_reference"]
 

@@ -61,8 +61,8 @@ import numpy as np
 import torch
 
 import algorithms
-from algorithms._base import ReferenceOptimizer, param_seed
-from algorithms._validation import check_choice, check_int, check_nonnegative
+from algorithms import ReferenceOptimizer, param_seed
+from algorithms.validation import check_choice, check_int, check_nonnegative
 
 from .metrics import OptimizerView, resolve_metrics, resolve_running
 from .noise import NoiseModel

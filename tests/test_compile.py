@@ -25,8 +25,9 @@ import torch
 
 import algorithms
 from algorithms.galore_adamw import GaLoreAdamW
-from algorithms._galore import decay_after, decay_before, subspace_direction, update_moments
-from algorithms._projection import project_back
+from algorithms._galore import subspace_direction, update_moments
+from algorithms.weight_decay import decay_after, decay_before
+from algorithms.projection import project_back
 
 from .optim_db import OPTIM_DB
 

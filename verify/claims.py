@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
-from .verdicts import Outcome, error_verdict, gate, parse_tag
+from .verdicts import Outcome, gated_row, parse_tag
 
 __all__ = ["KINDS", "Claim", "CLAIMS", "claim", "register", "run_claim", "load_claims"]
 
@@ -79,20 +78,13 @@ def register(c: Claim) -> Claim:
 
 
 def run_claim(c: Claim, quick: bool = True) -> dict:
-    """Run one claim's check and gate it; a check that raises is an ERROR (a failure when asserted)."""
-    t0 = time.perf_counter()
-    numbers: dict = {}
-    try:
-        outcome = c.check(quick)
-        if not isinstance(outcome, Outcome):
-            raise TypeError(f"the check returned {type(outcome).__name__}, not an Outcome")
-        verdict = gate(outcome, c.provenance, assess=outcome.assess, not_assessed_because=outcome.not_assessed_because)
-        numbers = dict(outcome.numbers)
-    except Exception as exc:  # a crashing check is reported as an error, never hidden
-        verdict = error_verdict(f"the check raised {type(exc).__name__}: {exc}", c.provenance)
-    return {"key": c.key, "paper": c.paper, "where": c.where, "kind": c.kind, "statement": c.statement,
-            **verdict.to_dict(), "numbers": numbers, "figures": list(c.figures),
-            "seconds": round(time.perf_counter() - t0, 2)}
+    """Run one claim's check and gate it (:func:`verify.verdicts.gated_row`, which also honours an outcome that
+    says it is not assessed); a check that raises is an ERROR (a failure when asserted). The row carries the
+    claim's figures."""
+    row, _ = gated_row(c.key, lambda: c.check(quick), c.provenance, paper=c.paper, where=c.where, kind=c.kind,
+                       statement=c.statement)
+    seconds = row.pop("seconds")
+    return {**row, "figures": list(c.figures), "seconds": seconds}
 
 
 def load_claims(package: ModuleType | str) -> list[Claim]:

@@ -12,10 +12,10 @@ Register one with the decorator, in any module that ``verify figures`` discovers
 ``out_dir`` is ``None`` unless the caller overrides it: the function then chooses (conventionally
 ``<results_dir>/figures``). Use the Agg backend (:func:`use_agg`); the command sets it too.
 
-**Discovery** (:func:`discover`): every module ``verify/<package>/figures.py`` and every top-level
-module ``verify/*_figures.py`` is imported, so adding a figure never touches this file or the
-command. Modules that already have a ``make_figures(results_dir, out_dir)`` function elsewhere can
-be listed in :data:`EXTERNAL` as ``name: ("module:function", results_dir)``.
+**Discovery** (:func:`discover`): for each package it is given (the command passes :mod:`verify` and
+:mod:`paper_checks`), every module ``<package>/<sub-package>/figures.py`` and every top-level module
+``<package>/*_figures.py`` is imported, so adding a figure never touches this file or the command.
+This module imports no package above it: the command names the packages.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import Callable, Iterable
 
-__all__ = ["figure", "FigureSpec", "FIGURES", "EXTERNAL", "discover", "use_agg", "make"]
+__all__ = ["figure", "FigureSpec", "FIGURES", "discover", "use_agg", "make"]
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,6 @@ class FigureSpec:
 
 
 FIGURES: dict[str, FigureSpec] = {}
-
-#: figure functions that live outside a discovered module (resolved lazily)
-EXTERNAL: dict[str, tuple[str, str]] = {
-    "rank": ("verify.rank_checks:make_figures", "results/rank"),
-    "gpu_lm": ("paper_checks.gpu_lm.figures:make_figures", "results/gpu_lm"),
-}
-
 
 def figure(name: str, *, results: str, description: str = ""):
     """Register ``fn(results_dir, out_dir) -> [paths]`` under ``name``."""
@@ -64,45 +58,28 @@ def use_agg() -> None:
     matplotlib.use("Agg", force=True)
 
 
-def _resolve_external(target: str) -> Callable:
-    module, _, attr = target.partition(":")
-    fn = getattr(importlib.import_module(module), attr)
-
-    def call(results_dir: Path, out_dir: Path | None) -> list[Path]:
-        return list(fn(results_dir, out_dir if out_dir is not None else Path(results_dir) / "figures"))
-
-    return call
-
-
-def discover() -> dict[str, FigureSpec]:
-    """Import every figure module (see the module docstring) and return the registry."""
+def discover(packages: Iterable[ModuleType] = ()) -> dict[str, FigureSpec]:
+    """Import every figure module of :mod:`verify` and of ``packages`` (see the module docstring) and
+    return the registry."""
     import verify
 
-    root = Path(verify.__file__).parent
-    for info in pkgutil.iter_modules([str(root)]):
-        if info.ispkg and (root / info.name / "figures.py").exists():
-            importlib.import_module(f"verify.{info.name}.figures")
-        elif not info.ispkg and info.name.endswith("_figures"):
-            importlib.import_module(f"verify.{info.name}")
-    for name, (target, results) in EXTERNAL.items():
-        if name not in FIGURES:
-            FIGURES[name] = FigureSpec(name, results, f"{target} (external)", _LazyExternal(target))
+    for package in (verify, *packages):
+        for root in package.__path__:
+            root = Path(root)
+            for info in pkgutil.iter_modules([str(root)]):
+                if info.ispkg and (root / info.name / "figures.py").exists():
+                    importlib.import_module(f"{package.__name__}.{info.name}.figures")
+                elif not info.ispkg and info.name.endswith("_figures"):
+                    importlib.import_module(f"{package.__name__}.{info.name}")
     return FIGURES
 
 
-class _LazyExternal:
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __call__(self, results_dir: Path, out_dir: Path | None) -> list[Path]:
-        return _resolve_external(self.target)(results_dir, out_dir)
-
-
 def make(names: list[str] | None = None, *, root: str | Path = ".", out_dir: str | Path | None = None,
-         echo=print) -> dict[str, list[Path] | str]:
-    """Run the registered figure functions whose results exist; ``{name: paths or the reason it was skipped}``."""
+         echo=print, packages: Iterable[ModuleType] = ()) -> dict[str, list[Path] | str]:
+    """Run the registered figure functions (of :mod:`verify` and ``packages``) whose results exist;
+    ``{name: paths or the reason it was skipped}``."""
     use_agg()
-    registry = discover()
+    registry = discover(packages)
     unknown = sorted(set(names or []) - set(registry))
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; registered: {sorted(registry)}")

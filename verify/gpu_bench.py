@@ -84,7 +84,7 @@ SETTINGS: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {
 
 
 def build_model(shape: ModelShape, device: str) -> nn.Module:
-    from paper_checks.gpu_lm.model import Llama, LlamaConfig
+    from synthetic.llama import Llama, LlamaConfig
 
     cfg = LlamaConfig(vocab=shape.vocab, dim=shape.dim, layers=shape.layers, heads=shape.heads, ffn=shape.ffn)
     return Llama(cfg).to(device)

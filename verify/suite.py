@@ -1,55 +1,66 @@
 """The default check suite run by ``verify check`` (and ``make check``).
 
-A check is a function returning ``(passed: bool, detail: str)``; ``@check(name, group)`` adds it.
-Modules that define checks live in :mod:`verify.checks` (one per topic) and are discovered and
-imported lazily, so adding a check never touches this file.
+A check is a function ``fn(quick) -> Outcome`` (:class:`verify.verdicts.Outcome`); ``@check(name, group,
+provenance=...)`` adds it. Each result is gated by its provenance tag and printed in the one vocabulary
+of :mod:`verify.verdicts` (``docs/verdicts.md``); a check that raises is an ERROR. Modules that define
+checks live in :mod:`verify.checks` (one per topic) and are discovered and imported lazily, so adding a
+check never touches this file.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-@dataclass
+from .verdicts import Outcome, gated_row, parse_tag
+
+__all__ = ["Check", "CHECKS", "check", "load_checks", "run_suite"]
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     group: str
-    fn: Callable[[bool], tuple[bool, str]]  # fn(quick) -> (passed, detail)
+    fn: Callable[[bool], Outcome]  #: fn(quick) -> Outcome
+    provenance: str = "D"
+
+    def __post_init__(self) -> None:
+        parse_tag(self.provenance)
 
 
 CHECKS: list[Check] = []
 
 
-def check(name: str, group: str):
+def check(name: str, group: str, *, provenance: str = "D"):
+    """Register ``fn(quick) -> Outcome`` as a suite check. The default tag [D]: the identities, constants and
+    formulas of the suite are derived here (written out in the check)."""
+
     def decorate(fn):
-        CHECKS.append(Check(name, group, fn))
+        CHECKS.append(Check(name, group, fn, provenance))
         return fn
 
     return decorate
 
 
 def load_checks() -> list[Check]:
-    from . import checks
+    from . import checks, methods
 
+    methods.load()
     for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{checks.__name__}.{info.name}")
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{checks.__name__}.{info.name}")
     return CHECKS
 
 
-def run_suite(groups: list[str] | None = None, quick: bool = True, echo=print) -> list[dict]:
+def run_suite(groups: list[str] | None = None, quick: bool = True, echo=print) -> list[dict[str, Any]]:
+    """Run the checks of ``groups`` (all when None) and return their result rows (:func:`verify.verdicts.gated_row`)."""
     rows = []
     for c in load_checks():
         if groups and c.group not in groups:
             continue
-        t0 = time.perf_counter()
-        try:
-            passed, detail = c.fn(quick)
-        except Exception as exc:  # a crashing check is a failed check, reported, not hidden
-            passed, detail = False, f"error: {type(exc).__name__}: {exc}"
-        dt = time.perf_counter() - t0
-        rows.append({"group": c.group, "check": c.name, "passed": passed, "detail": detail, "seconds": round(dt, 2)})
-        echo(f"[{'PASS' if passed else 'FAIL'}] {c.group:<10} {c.name}  ({dt:.1f}s)  {detail}")
+        row, _ = gated_row(c.name, lambda: c.fn(quick), c.provenance, group=c.group)
+        rows.append(row)
+        echo(f"[{row['verdict']}] {c.group:<10} {c.name}  ({row['seconds']:.1f}s)  {row['reason']}")
     return rows

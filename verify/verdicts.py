@@ -28,12 +28,14 @@ Verdicts after the gate (:func:`gate`):
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 __all__ = [
     "Tag", "TAGS", "parse_tag", "category_of", "assertable", "OUTCOMES", "ASSERTED_VERDICTS", "REPORTED_VERDICTS",
     "Outcome", "Verdict", "gate", "error_verdict", "exit_status", "count_verdicts", "tag_table_markdown",
+    "judged", "gated_row",
 ]
 
 
@@ -112,11 +114,16 @@ def _finite_numbers(numbers: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a measurement says about a claim, before provenance is considered."""
+    """What a measurement says about a claim, before provenance is considered.
+
+    ``numbers`` are the few values the verdict rests on (claimed and measured, in the result row);
+    ``data`` is bulk output for result files and figures (traces), never printed with the verdict.
+    """
 
     outcome: str
     reason: str
     numbers: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict, repr=False)
     #: False when the check itself says it cannot assert (e.g. no measured power): :func:`gate` then
     #: reports the outcome whatever the tag, giving ``not_assessed_because`` as the reason
     assess: bool = True
@@ -168,6 +175,36 @@ def gate(outcome: Outcome, provenance: str, *, assess: bool = True, not_assessed
     else:
         why = f"reported, not asserted: {not_assessed_because or 'the check is not assessed'}"
     return Verdict(_REPORTED_WORD[outcome.outcome], outcome.outcome, False, f"{why}; {outcome.reason}", tag.label)
+
+
+def judged(passed: bool, reason: str, numbers: Mapping[str, Any] | None = None, data: Mapping[str, Any] | None = None
+           ) -> Outcome:
+    """The outcome of a check with a binary criterion: PASS when ``passed``, else FAIL."""
+    return Outcome("PASS" if passed else "FAIL", reason, dict(numbers or {}), dict(data or {}))
+
+
+def gated_row(key: str, check: Callable[[], Outcome], provenance: str, *, assess: bool = True,
+              **fields: Any) -> tuple[dict[str, Any], Outcome | None]:
+    """Run ``check()``, gate its outcome, and return the one result-row shape every engine prints:
+    ``{"key", **fields, "verdict", "outcome", "asserted", "reason", "provenance", "numbers", "seconds"}``,
+    with the outcome (``None`` when the check raised: an ERROR, a failure when the claim is asserted).
+    The outcome is asserted only when both the caller's ``assess`` and the outcome's own ``assess`` allow it
+    (an outcome that is not assessed gives its ``not_assessed_because``)."""
+    t0 = time.perf_counter()
+    outcome: Outcome | None = None
+    try:
+        outcome = check()
+        if not isinstance(outcome, Outcome):
+            raise TypeError(f"the check returned {type(outcome).__name__}, not an Outcome")
+        verdict = gate(outcome, provenance, assess=assess and outcome.assess,
+                       not_assessed_because=outcome.not_assessed_because)
+    except Exception as exc:  # a crashing check is reported as an error, never hidden
+        outcome = None
+        verdict = error_verdict(f"the check raised {type(exc).__name__}: {exc}", provenance)
+    numbers = _finite_numbers(outcome.numbers) if outcome is not None else {}
+    row = {"key": key, **fields, **verdict.to_dict(), "numbers": numbers,
+           "seconds": round(time.perf_counter() - t0, 2)}
+    return row, outcome
 
 
 def error_verdict(reason: str, provenance: str, *, asserted: bool | None = None) -> Verdict:

@@ -2,8 +2,8 @@
 
 * :mod:`.data`  — a synthetic byte language (a hidden Markov model) whose optimal cross-entropy is
   computed exactly on the evaluation stream by the forward algorithm, so ``loss − H*`` is an exact
-  optimality gap (gpu-validation.md §3, option 4). Generated on the device; nothing is downloaded.
-* :mod:`.model` — LLaMA-style decoder (RMSNorm, SwiGLU, rotary attention) in GaLore's 60M shape
-  with a byte vocabulary (256).
+  optimality gap. Generated on the device; nothing is downloaded.
+* :mod:`synthetic.llama` — the LLaMA-style decoder (RMSNorm, SwiGLU, rotary attention) in GaLore's 60M
+  shape with a byte vocabulary (256); the memory totals build the same model on the ``meta`` device.
 * :mod:`.train` — the training loop and the per-method parameter routing; writes JSON results.
 """

@@ -63,6 +63,10 @@ def compare(runs: dict[str, list[dict]], method: str, baseline: str) -> Outcome:
         f"after 300 steps: {method} gap {a['mean']:.4f} [{a['min']:.4f}, {a['max']:.4f}] vs {baseline} "
         f"{b['mean']:.4f} [{b['min']:.4f}, {b['max']:.4f}] nats/byte over {a['n']}/{b['n']} seeds: {method} is {verdict}"
     )
+    superseded = sorted({r["routing_superseded"] for name in (method, baseline) for r in runs.get(name, [])
+                         if r.get("routing_superseded")})
+    if superseded:
+        detail += f"; these runs used a routing that is no longer the paper's: {'; '.join(superseded)}"
     return Outcome("MEASURED", detail, {"method": a, "baseline": b, "difference": a["mean"] - b["mean"]})
 
 
@@ -85,7 +89,7 @@ def _trains(quick: bool) -> Outcome:
     return Outcome("PASS", f"{n} runs of {len(runs)} optimizers: all finite, all improved", {"optimizers": sorted(runs)})
 
 
-@claim("gpu.state-equals-formula", paper="optverify", where="paper_checks/gpu_memory", provenance="M", kind="gpu",
+@claim("gpu.state-equals-formula", paper="optverify", where="verify/memory/gpu.py", provenance="M", kind="gpu",
        statement="On the GPU, every optimizer's state (elements, bytes, dtype, device) equals its memory formula exactly.")
 def _gpu_state(quick: bool) -> Outcome:
     if not os.path.exists(GPU_MEMORY):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from verify.figures import figure
+
 from .claims import load_runs
 
 
-def make_figures(results_dir: Path, out_dir: Path) -> list[Path]:
+@figure("gpu_lm", results="results/gpu_lm", description="GPU runs: optimality gap and gradient stable rank against step")
+def make_figures(results_dir: Path, out_dir: Path | None) -> list[Path]:
     """Evaluation gap ``loss − H*`` against step (mean over seeds, band = seed range), and the median
     stable rank of the block linear weights' gradients against step."""
     import matplotlib
@@ -19,7 +22,7 @@ def make_figures(results_dir: Path, out_dir: Path) -> list[Path]:
     runs = load_runs(os.path.join(str(results_dir), "runs", "*.json"))
     if not runs:
         return []
-    out_dir = Path(out_dir)
+    out_dir = Path(results_dir) / "figures" if out_dir is None else Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, (ax_gap, ax_rank) = plt.subplots(1, 2, figsize=(11, 4.2))
     for name in sorted(runs):

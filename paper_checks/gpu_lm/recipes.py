@@ -1,8 +1,8 @@
 """Per-method recipes for the GPU run: registry name, learning rate, hyperparameters, routing.
 
-Routing follows each paper through :func:`algorithms.grouping.paper_param_groups` (gpu-validation.md
-"Pitfalls"): GaLore, Fira, LDAdam and AdaRankGrad project the attention and MLP linear weights and
-keep embeddings, lm_head and norms on dense AdamW; SN-SM puts every nn.Linear weight (lm_head
+Routing follows each paper through :func:`algorithms.grouping.paper_param_groups` (the routing each
+optimizer class declares): GaLore, Fira, LDAdam and AdaRankGrad project the attention and MLP linear
+weights and keep embeddings, lm_head and norms on dense AdamW; SN-SM puts every nn.Linear weight (lm_head
 included) in its SN(+SM) group and the rest on Adam; MARS routes inside the optimizer (exactly 2-D
 tensors get MARS, everything else AdamW with the 1-D settings, the official rule); Adam is one group.
 
@@ -44,7 +44,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "adarankgrad": {
         "registry": "adarankgrad", "lr": 1e-2, "hyper": {},
         "group": {"max_rank": 128, "min_rank": 8, "scale": 0.25, "max_steps_per_subspace": 200},
-        "source": "no verified paper values (adarankgrad.md B3): GaLore's 60M lr/alpha/T with max rank 128; toolkit defaults otherwise",
+        "source": "no verified paper values (docs/methods.md §6.1): GaLore's 60M lr/alpha/T with max rank 128; toolkit defaults otherwise",
     },
     "adam_sn": {
         "registry": "adam_sn", "lr": 5e-2, "hyper": {}, "group": {"subset_size": "heuristics"},

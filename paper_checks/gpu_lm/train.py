@@ -11,7 +11,7 @@ and trains on its ``batch / world`` slice, so a DDP run sees the data of the sin
 equals it up to the round-off of gradient averaging. After training the ranks compare their
 parameters bit for bit (``replicas_identical`` in the results); only rank 0 prints and writes.
 
-Protocol (fixed for every optimizer; gpu-validation.md §4): same model init, same data stream
+Protocol (fixed for every optimizer): same model init, same data stream
 (fresh HMM samples each step from a seeded generator, so no epoch/overfitting effects), batch
 ``--batch`` × 256 tokens, linear warmup then cosine decay to 10 %, global gradient clipping at 1.0
 for every method (stated, since the official recipes differ), bf16 autocast on CUDA with fp32
@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 
 from .data import HMMLanguage, HMMSpec
-from .model import Llama, LlamaConfig
+from synthetic.llama import Llama, LlamaConfig
 from .recipes import RECIPES, build_optimizer
 
 TINY = LlamaConfig(dim=64, layers=2, heads=4, ffn=176)
@@ -103,10 +103,10 @@ def evaluate(model: Llama, eval_tokens: torch.Tensor, batch: int, autocast) -> f
 
 @torch.no_grad()
 def gradient_rank_summary(model: Llama) -> dict:
-    """Stable rank and energy rank r(0.01) of every block linear weight's gradient (verify.spectrum),
+    """Stable rank and energy rank r(0.01) of every block linear weight's gradient (synthetic.spectrum),
     measured on the raw gradient before clipping; per layer and the median over layers."""
     from algorithms.grouping import split_parameters
-    from verify.spectrum import layer_spectra
+    from synthetic.spectrum import layer_spectra
 
     lowrank, _ = split_parameters(model, "attn_mlp")
     spectra = layer_spectra(((n, p.grad) for n, p in lowrank if p.grad is not None), eps=(0.01,))

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative
+from algorithms.validation import check_int, check_nonnegative
 
 __all__ = ["Problem", "as_problem_tensor", "check_dimension"]
 

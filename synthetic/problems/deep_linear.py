@@ -47,7 +47,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive
+from algorithms.validation import check_int, check_nonnegative, check_positive
 
 from .._invariant import rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

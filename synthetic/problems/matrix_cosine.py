@@ -1,4 +1,4 @@
-r"""P3: an ill-conditioned matrix least-squares problem plus a cosine ripple (theory.md §3, SM E6).
+r"""P3: an ill-conditioned matrix least-squares problem plus a cosine ripple (docs/problems.md §3; experiment E6).
 
 .. math::
 
@@ -32,7 +32,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive
+from algorithms.validation import check_int, check_nonnegative, check_positive
 
 from .._invariant import batched_matmul_left, batched_matmul_right, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

@@ -1,4 +1,4 @@
-r"""ABC: the matrix quadratic behind the gradient-rank theory (rank-decay.md §1, §4; theory.md §3).
+r"""ABC: the matrix quadratic behind the gradient-rank theory (GaLore Theorem 3.2's gradient form; docs/rank.md §2, §4).
 
 .. math::
 
@@ -24,7 +24,7 @@ unbounded below or has a non-unique minimiser, and neither case is needed here.
 **Stochastic oracle** (finite sum): :meth:`MatrixQuadratic.sample_grad` averages
 :math:`B_i W C_i - A_i` over ``batch_size`` indices drawn uniformly with replacement from the seed's stream.
 
-**Rank-decay experiment** (rank-decay.md §4): :meth:`MatrixQuadratic.random` draws :math:`B_i, C_i` with
+**Rank-decay experiment** (docs/rank.md §4): :meth:`MatrixQuadratic.random` draws :math:`B_i, C_i` with
 eigenvalues log-spaced in ``eig_range`` = [1, 10] in Haar-random bases and Gaussian :math:`A_i`; :math:`W_0 = 0`.
 """
 
@@ -34,7 +34,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_positive
+from algorithms.validation import check_int, check_positive
 
 from .._invariant import batched_matmul_left, batched_matmul_right, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension
@@ -105,7 +105,7 @@ class MatrixQuadratic(Problem):
     @classmethod
     def random(cls, m: int, n: int, N: int = 1, *, eig_range=(1.0, 10.0), seed: int = 0,
                dtype: torch.dtype = torch.float64) -> "MatrixQuadratic":
-        """rank-decay.md §4: B_i, C_i with log-spaced eigenvalues in ``eig_range``, Gaussian A_i, W_0 = 0."""
+        """docs/rank.md §4: B_i, C_i with log-spaced eigenvalues in ``eig_range``, Gaussian A_i, W_0 = 0."""
         m, n, N = check_dimension("m", m), check_dimension("n", n), check_dimension("N", N)
         lo, hi = (check_positive("eig_range[0]", eig_range[0]), check_positive("eig_range[1]", eig_range[1]))
         if hi < lo:

@@ -1,4 +1,4 @@
-r"""P2: a quadratic plus a cosine ripple, with a prescribed spectrum (theory.md §3, SM experiment E5).
+r"""P2: a quadratic plus a cosine ripple, with a prescribed spectrum (docs/problems.md §3; SM experiment E5).
 
 .. math::
 
@@ -14,7 +14,7 @@ so :math:`\|\nabla^2 f(x)\|_2 \le \max(\lambda_{\max} + \alpha,\ \alpha - \lambd
 :math:`\lambda_{\max} + \alpha`: the constant is global and attained.
 
 **Lower bound.** :math:`x^\top A x \ge 0` and :math:`\cos \ge -1` give :math:`f \ge f_{\inf} = -\alpha d`
-(a bound, not the infimum, theory.md §3); :math:`f^\star = 0` at :math:`x = 0` only when :math:`\alpha = 0`.
+(a bound, not the infimum); :math:`f^\star = 0` at :math:`x = 0` only when :math:`\alpha = 0`.
 The problem is non-convex at the origin iff :math:`\alpha > \lambda_{\min}` (then
 :math:`\nabla^2 f(0) = A - \alpha I` has a negative eigenvalue), which SM E5 requires.
 
@@ -33,7 +33,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive, check_unit_interval
+from algorithms.validation import check_int, check_nonnegative, check_positive, check_unit_interval
 
 from .._invariant import row_matmul, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

@@ -1,4 +1,4 @@
-r"""RR: non-convex robust regression as a finite sum of N samples (theory.md §9, MARS experiment B).
+r"""RR: non-convex robust regression as a finite sum of N samples (docs/problems.md §3; MARS experiment B).
 
 .. math::
 
@@ -35,12 +35,12 @@ Since :math:`E\,a a^\top = I`, :math:`\lambda_{\max}(A^\top A/N) \approx 1`: the
 :math:`d` times larger, which is what separates variance-reduced rates from plain ones.
 
 **Bounded gradients.** :math:`\|\nabla f_i(x)\| \le \kappa\sqrt d\,(1/\sqrt2 + 3\sqrt3\mu/8)`; by default
-:math:`\kappa` is set so that this bound equals ``grad_bound`` = 0.5 (theory.md §9).
+:math:`\kappa` is set so that this bound equals ``grad_bound`` = 0.5 (docs/problems.md §3).
 
 **Lower bound.** :math:`\rho, \varphi \ge 0`: :math:`F \ge f_{\inf} = 0` [D] (the infimum is not known).
 
 Defaults: :math:`d = 10`, :math:`N = 10^5`, :math:`\mu = 1`, ``grad_bound`` = 0.5, :math:`x_0 = x^\natural + 3\cdot\mathbf 1`
-(theory.md §9); :math:`\sigma_y = 0.5` and :math:`x^\natural \sim N(0, I)` from ``seed`` (ours).
+(docs/problems.md §3); :math:`\sigma_y = 0.5` and :math:`x^\natural \sim N(0, I)` from ``seed`` (ours).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_int, check_nonnegative, check_positive
+from algorithms.validation import check_int, check_nonnegative, check_positive
 
 from .._invariant import row_matmul, rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

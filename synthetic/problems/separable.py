@@ -1,4 +1,4 @@
-r"""P1: a separable non-convex sum of log-barriers (theory.md §3, SN experiments E1–E4).
+r"""P1: a separable non-convex sum of log-barriers (docs/problems.md §3; SN experiments E1–E4).
 
 .. math::
 
@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from algorithms._validation import check_positive
+from algorithms.validation import check_positive
 
 from .._invariant import rowsum
 from ._base import Problem, as_problem_tensor, check_dimension

@@ -97,7 +97,7 @@ def test_beta2_one_paper_is_accumulation_without_second_bias_correction():
 
 
 def test_beta2_one_official_with_bias_correction_takes_zero_steps_and_warns():
-    """sn-sm.md §7 bug 2: GenericOptim's sqrt(1 - 1**t) = 0, so the parameters never move."""
+    """docs/methods.md §1.7, item 2: GenericOptim's sqrt(1 - 1**t) = 0, so the parameters never move."""
     with pytest.warns(ZeroStepWarning, match="exactly zero"):
         params, opt = run("adam_sn", {"lr": 0.1, "betas": (0.9, 1.0), "variant": "official", "subset_size": "heuristics"}, steps=3)
     for p, x0 in zip(params, start()):
@@ -122,7 +122,7 @@ def test_authors_adagrad_preset_keeps_momentum():
 
 
 def test_state_shapes_match_the_memory_table():
-    """sn-sm.md §1.6: AdamSN heuristic m:(m,n), v:(m,1); int k: v:(mn/k, 1); β1 = 0: no m."""
+    """docs/memory.md §1: AdamSN heuristic m:(m,n), v:(m,1); int k: v:(mn/k, 1); β1 = 0: no m."""
     _, opt = run("adam_sn", {"subset_size": "heuristics"}, [(12, 5)], steps=1)
     (st,) = opt.state.values()
     assert st["exp_avg"].shape == (12, 5) and st["exp_avg_sq"].shape == (12, 1)

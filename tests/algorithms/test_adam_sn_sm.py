@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 import algorithms
-from algorithms.adam_sn_sm import param_groups
+from algorithms.grouping import paper_param_groups
 
 from ..helpers import max_rel_err
 from .test_subspace_momentum import M, N, grads_for, pinned_right_basis, x_start
@@ -90,7 +90,7 @@ def test_dense_path_equals_adam(variant, placement):
 
 # ----------------------------------------------------------------------------- explicit reference
 def reference_adam_sn_sm(grads, x0, *, lr, b1, b2, eps, r, gap, official):
-    """Tall matrix, heuristics rows, svd on the right, written with explicit matrices (sn-sm.md §1.6).
+    """Tall matrix, heuristics rows, svd on the right, written with explicit matrices (docs/methods.md §1.5).
     official: stale-basis refresh, HF ε, whole numerator over c1; paper: reset, torch ε, only m over c1."""
     x = x0.clone()
     B = m = None
@@ -179,9 +179,10 @@ class TinyLlama(nn.Module):
 
 def test_param_groups_put_every_linear_weight_including_lm_head_in_sn_sm():
     model = TinyLlama()
-    groups = param_groups(model, rank=2, update_proj_gap=3)
+    groups = paper_param_groups("adam_sn_sm", model, rank=2, update_proj_gap=3)
     snsm, dense = groups
-    assert snsm["lowrank"] is True and dense["lowrank"] is False and snsm["rank"] == 2
+    assert snsm.get("lowrank", True) is True and dense["lowrank"] is False and snsm["rank"] == 2
+    assert snsm["subset_size"] == "heuristics"
     assert "lm_head.weight" in snsm["param_names"]
     assert all(n.endswith("weight") and "norm" not in n and "embed" not in n for n in snsm["param_names"])
     assert set(dense["param_names"]) == {"embed_tokens.weight", "layers.0.input_layernorm.weight",
@@ -190,11 +191,11 @@ def test_param_groups_put_every_linear_weight_including_lm_head_in_sn_sm():
 
 
 def test_state_memory_matches_the_formula_on_a_llama_shaped_model():
-    """memory.md: per SN+SM matrix r(M + μ) + M (svd, heuristics); every other parameter 2·numel (Adam)."""
+    """docs/memory.md §1: per SN+SM matrix r(M + μ) + M (svd, heuristics); every other parameter 2·numel (Adam)."""
     torch.manual_seed(0)
     model = TinyLlama().double()
     r = 3
-    opt = algorithms.make("adam_sn_sm", param_groups(model, rank=r, update_proj_gap=5), lr=1e-2)
+    opt = algorithms.make("adam_sn_sm", paper_param_groups("adam_sn_sm", model, rank=r, update_proj_gap=5), lr=1e-2)
     ids = torch.randint(0, 11, (2, 5))
     for _ in range(2):
         opt.zero_grad()
@@ -208,7 +209,7 @@ def test_state_memory_matches_the_formula_on_a_llama_shaped_model():
 
 
 def test_llama_1b_state_counts_match_memory_md():
-    """memory.md [D], LLaMA-1B, r = 512: SN+SM momentum 318,361,600, SN 621,800, projectors 177,209,344, on the
+    """docs/memory.md §3 [D], LLaMA-1B, r = 512: SN+SM momentum 318,361,600, SN 621,800, projectors 177,209,344, on the
     optimizer's own side/rank/subset rules (parameters on the meta device: nothing is allocated)."""
     h, f, layers, vocab, r = 2048, 5461, 24, 32000, 512
     shapes = [(h, h)] * 4 * layers + [(f, h), (f, h), (h, f)] * layers + [(vocab, h)]

@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 
 import algorithms
+from algorithms.grouping import paper_param_groups
+from verify.rank.diagnostics import rank_summary, rank_trace, rank_traces, refresh_steps
 from algorithms import adarankgrad as A
 
 from ..helpers import max_rel_err
@@ -86,7 +88,7 @@ def test_fixed_rank_no_trigger_no_transform_equals_galore(conventions):
         assert max_rel_err(p, q) <= 1e-12
     for p, q in zip(ours_p[:3], ref_p[:3]):
         assert max_rel_err(ours.state[p]["exp_avg_sq"], ref.state[q]["exp_avg_sq"]) <= 1e-12
-        assert ours.refresh_steps(p) == [1, 5, 9, 13, 17, 21, 25, 29]
+        assert refresh_steps(ours, p) == [1, 5, 9, 13, 17, 21, 25, 29]
 
 
 def test_fixed_rank_with_moment_transform_equals_galore_with_reprojection():
@@ -123,7 +125,7 @@ def _chosen_rank(svd="exact", **kw):
     opt = algorithms.make("adarankgrad", [p], lr=0.01, svd=svd, oversampling=4, **{"max_rank": 8, **kw})
     p.grad = G
     opt.step()
-    return opt.state[p]["basis"].shape[-1], opt.rank_trace(p)
+    return opt.state[p]["basis"].shape[-1], rank_trace(opt, p)
 
 
 def kept(r):
@@ -173,7 +175,7 @@ def test_cap_refreshes_every_k_steps():
     p = start((6, 9)).requires_grad_()
     opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=3, max_steps_per_subspace=4)
     feed(opt, [p], [[g] for g in stream((6, 9), 13)])
-    assert opt.refresh_steps(p) == [1, 5, 9, 13]
+    assert refresh_steps(opt, p) == [1, 5, 9, 13]
 
 
 def test_projected_norm_trigger_is_absolute_and_uses_the_old_basis():
@@ -188,7 +190,7 @@ def test_projected_norm_trigger_is_absolute_and_uses_the_old_basis():
     opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=1, subspace_tol=0.1, max_steps_per_subspace=None,
                           proj_side="left")
     feed(opt, [p], [[inside]] * 3 + [[outside]] + [[outside]] * 2)
-    assert opt.refresh_steps(p) == [1, 4]
+    assert refresh_steps(opt, p) == [1, 4]
     assert max_rel_err(opt.state[p]["basis"].abs(), U[:, 1:2].abs()) <= 1e-12
 
 
@@ -200,14 +202,14 @@ def test_tolerance_schedule_multiplies_per_subspace():
     opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=1, subspace_tol=1.0, subspace_tol_factor=0.1,
                           max_steps_per_subspace=None)
     feed(opt, [p], [[G]] * 6)
-    assert opt.refresh_steps(p) == [1, 2]
+    assert refresh_steps(opt, p) == [1, 2]
 
 
 def test_both_triggers_off_keeps_the_first_subspace():
     p = start((6, 9)).requires_grad_()
     opt = algorithms.make("adarankgrad", [p], lr=0.01, max_rank=3, max_steps_per_subspace=None, subspace_tol=None)
     feed(opt, [p], [[g] for g in stream((6, 9), 10)])
-    assert opt.refresh_steps(p) == [1]
+    assert refresh_steps(opt, p) == [1]
 
 
 # ----------------------------------------------------------------------------- moments at a refresh
@@ -281,10 +283,10 @@ def _adaptive_run(steps=12):
 
 def test_rank_trace_follows_the_gradient_rank_and_is_exposed():
     opt, p = _adaptive_run()
-    assert opt.refresh_steps(p) == [1, 4, 7, 10]
-    assert opt.rank_trace(p) == [1] * 6 + [3] * 6
-    assert opt.rank_traces() == {"layer.weight": [1] * 6 + [3] * 6}
-    summary = opt.rank_summary()["layer.weight"]
+    assert refresh_steps(opt, p) == [1, 4, 7, 10]
+    assert rank_trace(opt, p) == [1] * 6 + [3] * 6
+    assert rank_traces(opt) == {"layer.weight": [1] * 6 + [3] * 6}
+    summary = rank_summary(opt)["layer.weight"]
     assert summary["mean_rank"] == 2.0 and summary["max_rank"] == 3 and summary["final_rank"] == 3
     assert summary["refreshes"] == 4 and summary["peak_state_elements"] == 3 * (6 + 2 * 9)
     st = opt.state[p]
@@ -300,7 +302,7 @@ def test_rank_trace_survives_a_weights_only_checkpoint():
     fresh = algorithms.make("adarankgrad", [q], lr=0.01, max_rank=4, rank_threshold=0.9,
                             max_steps_per_subspace=3, oversampling=2, seed=5)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
-    assert fresh.rank_trace(q) == opt.rank_trace(p)
+    assert rank_trace(fresh, q) == rank_trace(opt, p)
     assert fresh.state[q]["refresh_log"].device.type == "cpu"
 
 
@@ -313,7 +315,7 @@ def test_dense_parameters_have_no_trace_and_equal_torch_adamw():
     feed(opt, [a], [[g] for g in grads])
     feed(ref, [b], [[g] for g in grads])
     assert max_rel_err(a, b) <= 1e-12
-    assert opt.rank_trace(a) == [] and opt.rank_traces() == {}
+    assert rank_trace(opt, a) == [] and rank_traces(opt) == {}
 
 
 # ----------------------------------------------------------------------------- randomness, validation
@@ -381,21 +383,21 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper():
     model = TinyLM().double()
-    groups = A.param_groups(model, max_rank=4)
+    groups = paper_param_groups("adarankgrad", model, max_rank=4)
     assert groups[0]["param_names"] == ["attn.weight", "mlp.weight"] and groups[0]["max_rank"] == 4
     assert groups[1]["lowrank"] is False and "lm_head.weight" in groups[1]["param_names"]
     opt = algorithms.make("adarankgrad", groups, lr=1e-2)
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     opt.step()
-    assert set(opt.rank_traces()) == {"attn.weight", "mlp.weight"}
+    assert set(rank_traces(opt)) == {"attn.weight", "mlp.weight"}
 
 
 def test_state_elements_follow_the_rank_trace():
-    """memory.md: r_t·(min + 2·max) at step t per projected matrix; the counters and the log are O(1) and
+    """docs/memory.md §1: r_t·(min + 2·max) at step t per projected matrix; the counters and the log are O(1) and
     O(refreshes) host integers."""
     opt, p = _adaptive_run()
     st = opt.state[p]
     floats = sum(v.numel() for v in st.values() if v.is_floating_point())
-    assert floats == opt.rank_trace(p)[-1] * (6 + 2 * 9)
+    assert floats == rank_trace(opt, p)[-1] * (6 + 2 * 9)
     assert st["refresh_log"].tolist() == [[1, 1], [4, 1], [7, 3], [10, 3]]

@@ -11,7 +11,7 @@ from algorithms import fira_adamw
 from algorithms.fira_adamw import FiraAdamW, limit_norm_growth, norm_scaling_factors
 from algorithms.galore_adamw import GaLoreAdamW
 
-from verify.checks.galore_fira import fira_transcription
+from verify.methods.galore_fira import fira_transcription
 
 from ..helpers import max_rel_err
 from .test_galore_adamw import SHAPES, adamw_twin, gen, identity_first_gradient, randn, step_with
@@ -125,7 +125,7 @@ def test_paper_and_official_residual_forms_agree_at_unit_scale_without_limiter()
 
 
 def test_paper_and_official_residual_forms_differ_for_alpha_below_one():
-    """fira.md A1: the code leaks (1 − α)PR into the unscaled residual (max error 2.4 at α = 0.25 there)."""
+    """The Fira code leaks (1 − α)PR into the unscaled residual (max error 2.4 at α = 0.25 there)."""
     paper, official = run_forms(alpha=0.25, gamma=None)
     assert max_rel_err(official, paper) > 1e-2
 

@@ -9,7 +9,9 @@ import torch.nn as nn
 
 import algorithms
 from algorithms import _galore
-from algorithms.galore_adamw import GaLoreAdamW, param_groups
+from algorithms.galore_adamw import GaLoreAdamW
+from algorithms.grouping import paper_param_groups
+from algorithms.projection import change_of_basis
 
 from ..helpers import max_rel_err
 
@@ -133,7 +135,7 @@ def test_official_one_by_n_with_projected_moments_is_hf_adamw_whatever_the_svd_s
 
 
 def test_full_rank_is_not_adam():
-    """Pitfall 1 of galore.md: r = min(m, n) is Adam in a rotated basis, not Adam."""
+    """r = min(m, n) is Adam in a rotated basis, not Adam."""
     g = gen(5)
     w0 = randn((6, 10), g)
     a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
@@ -191,7 +193,7 @@ def test_transfer_moments_moves_momentum_exactly_and_keeps_v_nonnegative():
     U_old = torch.linalg.qr(randn((9, 3), g))[0]
     U_new = torch.linalg.qr(randn((9, 3), g))[0]
     M, V = randn((3, 5), g), randn((3, 5), g).abs()
-    C = _galore.change_of_basis(U_old, U_new)
+    C = change_of_basis(U_old, U_new)
     M2, V2 = _galore.transfer_moments(M, V, C, "left")
     assert max_rel_err(U_new @ M2, U_new @ U_new.mT @ (U_old @ M)) <= 1e-13
     assert bool((V2 >= 0).all())
@@ -200,13 +202,13 @@ def test_transfer_moments_moves_momentum_exactly_and_keeps_v_nonnegative():
     assert torch.allclose(M3, M2.mT, rtol=0, atol=1e-14) and torch.allclose(V3, V2.mT, rtol=0, atol=1e-14)
     # a signed permutation moves V exactly
     Q = torch.eye(3, dtype=F64)[[2, 0, 1]] * torch.tensor([1.0, -1.0, -1.0], dtype=F64)
-    _, V4 = _galore.transfer_moments(M, V, _galore.change_of_basis(U_old, U_old @ Q.mT), "left")
+    _, V4 = _galore.transfer_moments(M, V, change_of_basis(U_old, U_old @ Q.mT), "left")
     assert max_rel_err(V4, V[[2, 0, 1]]) <= 1e-14  # exact up to the round-off of C = U_newᵀU_old
 
 
 @pytest.mark.parametrize("variant", ["paper", "official"])
 def test_sign_flips_at_refresh_change_kept_moments_but_not_projected_ones(monkeypatch, variant):
-    """GaLore depends on SVD signs because its moments are not rotated (galore.md §B6); projecting the
+    """GaLore depends on SVD signs because its moments are not rotated (docs/methods.md §4.1); projecting the
     moments removes the dependence exactly."""
     real = _galore.subspace_basis
     g = gen(9)
@@ -348,7 +350,7 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper_uses_the_papers_split():
     model = TinyLM().double()
-    groups = param_groups(model, rank=2, update_proj_gap=5)
+    groups = paper_param_groups("galore_adamw", model, rank=2, update_proj_gap=5)
     low, dense = groups
     assert low["param_names"] == ["attn.weight", "mlp.weight"] and low["rank"] == 2
     assert dense["lowrank"] is False and "lm_head.weight" in dense["param_names"]

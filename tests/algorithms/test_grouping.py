@@ -73,18 +73,44 @@ def test_unknown_rule():
         split_parameters(TinyLM(), "everything")
 
 
-def test_paper_param_groups_dispatches_to_the_method_module():
-    from algorithms.grouping import paper_param_groups
+def test_paper_param_groups_reads_the_routing_declared_on_the_class():
+    import algorithms
+    from algorithms.grouping import Routing, paper_param_groups, routing_of
 
     model = TinyLM()
     dense = paper_param_groups("adam", model, weight_decay=0.1)
     assert len(dense) == 1 and dense[0]["weight_decay"] == 0.1
     assert len(dense[0]["params"]) == sum(1 for p in model.parameters() if p.requires_grad)
-    import algorithms
-
-    for name in algorithms.REGISTRY:
+    for name, cls in algorithms.REGISTRY.items():
+        assert isinstance(cls.paper_routing, Routing), name
         groups = paper_param_groups(name, model)
+        assert paper_param_groups(cls, model)[0]["param_names"] == groups[0]["param_names"], name
         ids = [id(p) for g in groups for p in g["params"]]
         assert sorted(ids) == sorted(id(p) for p in model.parameters() if p.requires_grad), name
+        routing = routing_of(name)
+        assert len(groups) == (1 if routing.rule == "single" else 2), name
+        for key, value in routing.method.items():
+            assert groups[0][key] == value, (name, key)
     with pytest.raises(ValueError, match="unknown optimizer"):
         paper_param_groups("nope", model)
+
+
+def test_paper_param_groups_options_go_to_the_method_group_and_dense_to_the_other():
+    from algorithms.grouping import paper_param_groups
+
+    low, rest = paper_param_groups("galore_adamw", TinyLM(), rank=2, dense={"weight_decay": 0.0})
+    assert low["rank"] == 2 and "rank" not in rest
+    assert rest == {**rest, "lowrank": False, "weight_decay": 0.0}
+    with pytest.raises(ValueError, match="one group"):
+        paper_param_groups("adam", TinyLM(), dense={"lr": 1.0})
+
+
+def test_routing_rejects_unknown_rules_and_dense_options_of_a_single_group():
+    from algorithms.grouping import Routing, routing_of
+
+    with pytest.raises(ValueError, match="rule"):
+        Routing("everything")
+    with pytest.raises(ValueError, match="single"):
+        Routing("single", dense={"lowrank": False})
+    with pytest.raises(TypeError, match="paper_routing"):
+        routing_of(torch.optim.AdamW)

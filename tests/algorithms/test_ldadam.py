@@ -9,10 +9,11 @@ import torch
 import torch.nn as nn
 
 import algorithms
+from algorithms.grouping import paper_param_groups
 from algorithms import ldadam as L
-from algorithms._projection import project_back
+from algorithms.projection import project_back
 
-from verify.checks.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
+from verify.methods.ldadam_adarankgrad import ldadam_transcription as spec_ldadam_left
 
 from ..helpers import max_rel_err
 
@@ -112,8 +113,8 @@ def test_full_rank_first_moment_official_variant_within_float32_decomposition_er
 @pytest.mark.parametrize("error_feedback", [True, False], ids=["ef", "no_ef"])
 @pytest.mark.parametrize("shape", [(4, 9), (9, 4), (6, 6)], ids=["wide", "tall", "square"])
 def test_matches_the_spec_rule(shape, error_feedback, proj_method):
-    """Ours (paper variant, float64) against the spec's per-step rule (ldadam.md §A1 written out in
-    verify.checks.ldadam_adarankgrad.ldadam_transcription) at r = 3 over 25 steps. A tall
+    """Ours (paper variant, float64) against the spec's per-step rule (docs/methods.md §3.1 written out in
+    verify.methods.ldadam_adarankgrad.ldadam_transcription) at r = 3 over 25 steps. A tall
     matrix projects right; it is checked through the spec's identity left(Wᵀ)ᵀ = right(W)."""
     hyper = dict(lr=0.03, betas=BETAS, eps=1e-8, wd=0.1, rank=3, rho=0.908)
     x = start(shape)
@@ -379,7 +380,7 @@ class TinyLM(nn.Module):
 
 def test_param_groups_helper_uses_the_papers_split():
     model = TinyLM().double()
-    groups = L.param_groups(model, rank=4)
+    groups = paper_param_groups("ldadam", model, rank=4)
     low, dense = groups
     assert low["param_names"] == ["block.attn.weight", "block.mlp.weight"] and low["rank"] == 4
     assert set(dense["param_names"]) == {"embed.weight", "block.mlp.bias", "block.norm.weight", "block.norm.bias", "lm_head.weight"}
@@ -426,7 +427,7 @@ def test_official_variant_matches_the_authors_code(shape, proj_side, error_feedb
 
 
 def test_state_elements_match_the_memory_formula():
-    """memory.md: r·(min + 2·max) persistent elements per projected matrix (P, M, V), plus, here, the m·n
+    """docs/memory.md §1: r·(min + 2·max) persistent elements per projected matrix (P, M, V), plus, here, the m·n
     error buffer that the authors' code keeps in p.grad; 2·numel for a dense parameter."""
     shapes, r = [(6, 10), (10, 6), (7,)], 3
     ps = [start(s).requires_grad_() for s in shapes]

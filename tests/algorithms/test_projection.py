@@ -1,11 +1,11 @@
-"""algorithms/_projection.py: side rules, exact and randomized SVD, power iteration, index projectors."""
+"""algorithms/projection.py: side rules, exact and randomized SVD, power iteration, index projectors."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from algorithms import _projection as P
+from algorithms import projection as P
 
 from ..helpers import max_rel_err
 

@@ -1,4 +1,4 @@
-"""algorithms/_subsets.py: partitions, per-subset sums of squares, broadcasting, the fallback policy."""
+"""algorithms/subsets.py: partitions, per-subset sums of squares, broadcasting, the fallback policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import algorithms
-from algorithms._subsets import (
+from algorithms.subsets import (
     SubsetFallbackWarning,
     check_subset_size,
     divide_by_subsets,
@@ -89,7 +89,7 @@ def test_sum_of_squares_and_division_match_the_explicit_partition(shape, rule):
 
 
 def test_heuristics_state_shapes_follow_the_smaller_dimension():
-    """sn-sm.md §1.3 [C]: m ≥ n -> one accumulator per row (m, 1); m < n -> per column (1, n); square -> rows."""
+    """docs/methods.md §1.2 [C]: m ≥ n -> one accumulator per row (m, 1); m < n -> per column (1, n); square -> rows."""
     assert subset_layout((12, 5), "heuristics").state_shape == (12, 1)
     assert subset_layout((5, 12), "heuristics").state_shape == (1, 12)
     assert subset_layout((8, 8), "heuristics").state_shape == (8, 1)
@@ -114,7 +114,7 @@ def test_integer_rules():
 
 
 def test_llama_1b_heuristic_state_count_matches_memory_md():
-    """memory.md / sn-sm.md §3 [D]: AdamSN-heuristics SN states on LLaMA-1B = 24·(4·2048 + 3·5461) + 32000 = 621,800."""
+    """docs/memory.md §3 [D]: AdamSN-heuristics SN states on LLaMA-1B = 24·(4·2048 + 3·5461) + 32000 = 621,800."""
     h, f, layers, vocab = 2048, 5461, 24, 32000
     per_layer = [(h, h)] * 4 + [(f, h), (f, h), (h, f)]  # q,k,v,o; gate, up (out × in); down
     total = layers * sum(subset_layout(s, "heuristics").num_subsets for s in per_layer)

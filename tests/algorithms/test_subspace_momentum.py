@@ -69,7 +69,7 @@ def test_full_rank_without_refresh_equals_ema_momentum_sgd(shape, proj_type, bia
 
 def test_full_rank_official_svd_is_ema_sgd_to_float32_round_off():
     """The official basis comes from a float32 SVD, orthonormal only to ~1e-7 in float64, so the identity holds to
-    float32 round-off (sn-sm.md §6: "verified to about 1e-7") and not to 1e-12: the decomposition forces it."""
+    float32 round-off (docs/methods.md §1.6) and not to 1e-12: the decomposition forces it."""
     ours, _, _ = run(dict(lr=0.05, momentum=0.9, rank=N, update_proj_gap=1000, variant="official"))
     ref, _, _ = run_sgd({"lr": 0.05, "momentum": 0.9, "momentum_type": "ema"})
     err = max(max_rel_err(a, b) for a, b in zip(ours, ref))
@@ -136,7 +136,7 @@ def test_refresh_rules_match_the_explicit_reference(rule):
 
 def test_official_variant_matches_the_float32_stale_basis_reference():
     """variant="official": float32 SVD with LAPACK signs, stale momentum at the refresh, zeroed after it,
-    bias correction on the whole numerator (the authors' code, sn-sm.md §1.5 and §7)."""
+    bias correction on the whole numerator (the authors' code, docs/methods.md §1.7)."""
     kw = dict(lr=0.05, momentum=0.9, rank=2, update_proj_gap=4, variant="official", bias_correction=True)
     ours, _, _ = run(kw)
     ref = list(reference_sm(grads_for((M, N), 12), x_start((M, N)), lr=0.05, beta=0.9, r=2, gap=4, rule="official",
@@ -155,7 +155,7 @@ def test_refresh_rules_agree_before_the_first_refresh_and_differ_at_it():
 
 
 def test_official_step_after_a_refresh_restarts_the_momentum():
-    """[V] sn-sm.md §1.5: at full rank, gap 5, the step-6 momentum is (1 − β1) g6."""
+    """[V] docs/methods.md §1.7, item 1: at full rank, gap 5, the step-6 momentum is (1 − β1) g6."""
     traj, _, _ = run(dict(lr=1.0, momentum=0.9, rank=N, update_proj_gap=5, refresh="official"), steps=6)
     g6 = grads_for((M, N), 6)[5]
     assert max_rel_err(traj[4] - traj[5], 0.1 * g6) <= 1e-12

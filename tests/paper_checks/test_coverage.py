@@ -13,7 +13,7 @@ import paper_checks
 from paper_checks import _results
 from verify import variants
 from verify.claims import load_claims, run_claim
-from verify.report.model import PAPER_MODULES
+from paper_checks import PAPER_MODULES
 from verify.verdicts import assertable
 
 RESULTS = _results.RESULTS

@@ -90,3 +90,40 @@ def test_a_crashing_check_is_an_asserted_error():
 
     out = _claims.run_claim(_claims.Claim("x", "p", "w", "[P]", "s", "gpu", boom))
     assert out["verdict"] == "ERROR" and out["asserted"] and "no file" in out["reason"]
+
+
+def test_committed_runs_used_the_current_routing_or_say_they_did_not():
+    """Each committed GPU run recorded its groups; a run whose groups differ from what the recipe builds today
+    must carry ``routing_superseded`` (and the claims that read it say so)."""
+    import ast
+    import glob
+    import warnings
+
+    import torch
+
+    from paper_checks.gpu_lm.recipes import build_optimizer
+    from synthetic.llama import Llama, LlamaConfig
+
+    def groups(label):
+        out = []
+        for part in label.split(" | "):
+            size, _, options = part.partition(" tensors")
+            parsed = ast.literal_eval(options.strip()) if options.strip() else {}
+            out.append((int(size), {k: v for k, v in parsed.items() if not (k == "lowrank" and v is True)}))
+        return out
+
+    superseded = 0
+    for path in sorted(glob.glob(os.path.join(gpu.RUNS, "*.json"))):
+        data = json.load(open(path))
+        with torch.device("meta"):
+            model = Llama(LlamaConfig(**data["meta"]["config"]))
+        for run in data["results"]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _, label = build_optimizer(run["optimizer"], model, rank=data["meta"]["args"]["rank"])
+            if groups(label) != groups(run["routing"]):
+                assert "routing_superseded" in run and "routing_note" in data["meta"], (path, run["optimizer"])
+                superseded += 1
+    assert superseded == 2  # adam_sn, seeds 0 and 1
+    outcome = claim("snsm.adamsn-matches-adam").check(True)
+    assert "no longer the paper's" in outcome.reason

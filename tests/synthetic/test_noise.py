@@ -31,7 +31,7 @@ def draws(noise, n_seeds=64, per_seed=2048, step=1):
 
 
 def test_gaussian_sigma_factor_is_the_tight_constant():
-    """(1 - 2/c²)^(-1/2) = e exactly at c = c_G (the calibration of theory.md §3)."""
+    """(1 - 2/c²)^(-1/2) = e exactly at c = c_G (the calibration of docs/problems.md §4)."""
     assert GAUSSIAN_SIGMA_FACTOR == pytest.approx(1.5209, abs=1e-4)
     assert (1 - 2 / GAUSSIAN_SIGMA_FACTOR**2) ** -0.5 == pytest.approx(E, rel=1e-14)
 
@@ -67,7 +67,10 @@ def test_variance_is_scale_squared_over_batch(dist, batch):
 def test_distribution_shapes_by_kolmogorov_smirnov():
     n = 20_000
     x = torch.zeros(n, 1, dtype=torch.float64)
-    z = lambda dist, df=None: AdditiveNoise(1.0, dist, df=df).sample(SeedStreams(n), 2, x)[:, 0].numpy()
+
+    def z(dist, df=None):
+        return AdditiveNoise(1.0, dist, df=df).sample(SeedStreams(n), 2, x)[:, 0].numpy()
+
     assert stats.kstest(z("gaussian"), "norm").pvalue > 1e-3
     assert stats.kstest(z("uniform"), stats.uniform(loc=-math.sqrt(3), scale=2 * math.sqrt(3)).cdf).pvalue > 1e-3
     df = 5

@@ -1,4 +1,4 @@
-"""verify/checks/galore_fira.py: every check passes on the real code and fails on a planted bug (a mutant)."""
+"""verify/methods/galore_fira.py: every check passes on the real code and fails on a planted bug (a mutant)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import algorithms._galore as galore_base
 import algorithms.fira_adamw as fira
 import algorithms.galore_adamw as galore
-from verify.checks import galore_fira as checks
+from verify.methods import galore_fira as checks
 from verify.suite import load_checks
 
 real_direction = galore_base.subspace_direction
@@ -49,7 +49,7 @@ def limiter_uses_the_corrected_residual(step, group):
     return 1.0
 
 
-import algorithms._projection as projection  # noqa: E402
+import algorithms.projection as projection  # noqa: E402
 
 real_project_back = projection.project_back
 
@@ -76,10 +76,12 @@ IDS = [f"{fn.__name__}-{mutant.__name__}" for fn, _, _, mutant in CASES]
 
 @pytest.mark.parametrize("check_fn,module,attr,mutant", CASES, ids=IDS)
 def test_check_passes_on_the_real_code_and_fails_on_the_mutant(check_fn, module, attr, mutant, monkeypatch):
-    passed, detail = check_fn(True)
+    outcome = check_fn(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert passed, detail
     monkeypatch.setattr(module, attr, mutant)
-    passed, detail = check_fn(True)
+    outcome = check_fn(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, f"the check did not catch the planted bug {mutant.__name__}: {detail}"
 
 

@@ -1,4 +1,4 @@
-"""verify/checks/ldadam_adarankgrad.py: every check passes on the real code and fails on a planted bug."""
+"""verify/methods/ldadam_adarankgrad.py: every check passes on the real code and fails on a planted bug."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import pytest
 
 import algorithms.adarankgrad as A
 import algorithms.ldadam as L
-from verify.checks import ldadam_adarankgrad as C
+from verify.methods import ldadam_adarankgrad as C
 
 
 def test_every_check_passes_on_the_real_code():
     galore = "galore_adamw" in __import__("algorithms").REGISTRY
     for fn in (C.ldadam_rank_one_vs_adamw, C.ldadam_full_rank_momentum, C.ldadam_vs_transcription,
                C.adarankgrad_vs_galore, C.adarankgrad_energy_rank):
-        passed, detail = fn(True)
+        outcome = fn(True)
+        passed, detail = outcome.outcome == "PASS", outcome.reason
         if fn is C.adarankgrad_vs_galore and not galore:
             assert not passed and "not registered" in detail
             continue
@@ -24,13 +25,13 @@ def test_rank_one_check_fails_on_wrong_eps_placement(monkeypatch):
     original = L.adam_direction
     monkeypatch.setattr(L, "adam_direction", lambda *a, **kw: original(*a, **{**kw, "eps_placement": "hf"}))
     assert C.ldadam_rank_one_error(True) > 1e-8
-    assert not C.ldadam_rank_one_vs_adamw(True)[0]
+    assert C.ldadam_rank_one_vs_adamw(True).outcome == "FAIL"
 
 
 def test_full_rank_check_fails_on_a_transposed_change_of_basis(monkeypatch):
     original = L.rotate_coordinates
     monkeypatch.setattr(L, "rotate_coordinates", lambda X, Cm, side: original(X, Cm.mT, side))
-    assert not C.ldadam_full_rank_momentum(True)[0]
+    assert C.ldadam_full_rank_momentum(True).outcome == "FAIL"
 
 
 def test_transcription_check_fails_on_the_old_fourth_power_bug(monkeypatch):
@@ -38,14 +39,14 @@ def test_transcription_check_fails_on_the_old_fourth_power_bug(monkeypatch):
     original = L.transfer_second_moment
     monkeypatch.setattr(L, "transfer_second_moment",
                         lambda v, m, mm, Cm, k, **kw: original(v, m, mm, Cm * Cm, k, **kw))
-    assert not C.ldadam_vs_transcription(True)[0]
+    assert C.ldadam_vs_transcription(True).outcome == "FAIL"
 
 
 def test_transcription_check_fails_on_error_feedback_without_the_momentum_term(monkeypatch):
     original = L.error_feedback_residual
     monkeypatch.setattr(L, "error_feedback_residual",
                         lambda a, g, b, s, *, beta1, lost_momentum: original(a, g, b, s, beta1=beta1, lost_momentum=None))
-    assert not C.ldadam_vs_transcription(True)[0]
+    assert C.ldadam_vs_transcription(True).outcome == "FAIL"
 
 
 def test_galore_check_fails_on_a_shifted_refresh_schedule(monkeypatch):
@@ -53,11 +54,12 @@ def test_galore_check_fails_on_a_shifted_refresh_schedule(monkeypatch):
     original = A.refresh_due
     monkeypatch.setattr(A, "refresh_due", lambda G, basis, side, *, tolerance, subspace_steps, cap: original(
         G, basis, side, tolerance=tolerance, subspace_steps=subspace_steps - 1, cap=cap))
-    assert not C.adarankgrad_vs_galore(True)[0]
+    assert C.adarankgrad_vs_galore(True).outcome == "FAIL"
 
 
 def test_energy_rank_check_fails_on_a_misread_threshold(monkeypatch):
     """Reading the kept-energy threshold as the residual fraction (the zij page's η_th) picks other ranks."""
     monkeypatch.setattr(A, "kept_energy_fraction", lambda rule, t: 1.0 - t)
-    passed, detail = C.adarankgrad_energy_rank(True)
+    outcome = C.adarankgrad_energy_rank(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed and "mismatch" in detail

@@ -1,4 +1,4 @@
-"""verify/checks/sn_sm.py: every check passes on the real code and fails on a planted bug (a mutant)."""
+"""verify/methods/sn_sm.py: every check passes on the real code and fails on a planted bug (a mutant)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 import algorithms.adagrad_subset_norm as asn
 import algorithms.adam_sn as adam_sn
 import algorithms.adam_sn_sm as adam_sn_sm
-import algorithms._subsets as subsets
+import algorithms.subsets as subsets
 import algorithms.subspace_momentum as sm
-from verify.checks import sn_sm as checks
+from verify.methods import sn_sm as checks
 from verify.suite import load_checks
 
 real_sum_of_squares = subsets.subset_sum_of_squares
@@ -84,10 +84,12 @@ IDS = [f"{fn.__name__}-{mutant.__name__}" for fn, _, _, mutant in CASES]
 
 @pytest.mark.parametrize("check_fn,module,attr,mutant", CASES, ids=IDS)
 def test_check_passes_on_the_real_code_and_fails_on_the_mutant(check_fn, module, attr, mutant, monkeypatch):
-    passed, detail = check_fn(True)
+    outcome = check_fn(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert passed, detail
     monkeypatch.setattr(module, attr, mutant)
-    passed, detail = check_fn(True)
+    outcome = check_fn(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, f"the check did not catch the planted bug {mutant.__name__}: {detail}"
 
 

@@ -25,7 +25,8 @@ def test_checks_are_registered_in_the_suite():
 
 # ----------------------------------------------------------------------------- smoothness constants
 def test_curvature_check_passes_on_the_real_constants():
-    ok, detail = checks.curvature_within_L(small_problems(), n_points=8)
+    outcome = checks.curvature_within_L(small_problems(), n_points=8)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert ok, detail
 
 
@@ -34,7 +35,8 @@ def test_curvature_check_passes_on_the_real_constants():
 def test_curvature_check_fails_on_a_wrong_constant(factor, what):
     problems = small_problems()
     problems[2].L *= factor  # mutant: the deep linear network's constant
-    ok, detail = checks.curvature_within_L(problems, n_points=8)
+    outcome = checks.curvature_within_L(problems, n_points=8)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok, f"{what} was not caught: {detail}"
 
 
@@ -42,41 +44,42 @@ def test_deep_linear_constant_with_a_dropped_term_is_caught():
     """Mutant of the proof: forgetting the ⟨P − T, P''⟩ term gives L = D·R^(2D−2), which curvature exceeds."""
     p = DeepLinearNetwork.random(3, 3, seed=1)
     p.L = p.depth * p.radius ** (2 * p.depth - 2)
-    assert not checks.curvature_within_L([p], n_points=8)[0]
+    assert checks.curvature_within_L([p], n_points=8).outcome == "FAIL"
 
 
 # ----------------------------------------------------------------------------- gradients, lower bounds
 def test_gradient_check(monkeypatch):
-    assert checks.gradients_match_autograd(small_problems())[0]
+    assert checks.gradients_match_autograd(small_problems()).outcome == "PASS"
     p = small_problems()[1]
     real = p.grad
     monkeypatch.setattr(p, "grad", lambda x: real(x) * (1 + 1e-9))  # mutant: a gradient off by 1e-9
-    assert not checks.gradients_match_autograd([p])[0]
+    assert checks.gradients_match_autograd([p]).outcome == "FAIL"
 
 
 def test_lower_bound_check():
-    assert checks.lower_bounds_hold(small_problems())[0]
+    assert checks.lower_bounds_hold(small_problems()).outcome == "PASS"
     p = QuadraticCosine(torch.full((8,), 0.01), alpha=2.0, x0=torch.full((8,), torch.pi))
     p.f_inf = -p.alpha * p.dim / 2  # mutant: forgetting that all d cosines can reach -1 at once
-    assert not checks.lower_bounds_hold([p], n=256)[0]
+    assert checks.lower_bounds_hold([p], n=256).outcome == "FAIL"
 
 
 # ----------------------------------------------------------------------------- noise calibration
 def test_calibration_check_passes():
-    ok, detail = checks.calibration_holds(checks.default_noises(), n=1 << 16)
+    outcome = checks.calibration_holds(checks.default_noises(), n=1 << 16)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert ok, detail
 
 
 def test_calibration_check_fails_on_sigma_equal_to_the_standard_deviation(monkeypatch):
     """Mutant: σ = s for Gaussian noise (c_G = 1), the classic confusion of the std with σ."""
     monkeypatch.setattr(noise_module, "GAUSSIAN_SIGMA_FACTOR", 1.0)
-    assert not checks.calibration_holds([AdditiveNoise(1.0, "gaussian")], n=1 << 16)[0]
+    assert checks.calibration_holds([AdditiveNoise(1.0, "gaussian")], n=1 << 16).outcome == "FAIL"
 
 
 def test_calibration_check_fails_on_a_slightly_small_gaussian_sigma(monkeypatch):
     """Mutant: c_G = 1.45 instead of 1.5209 (E exp(ξ²/σ²) is then 6.3 > e): caught by the truncated estimate."""
     monkeypatch.setattr(noise_module, "GAUSSIAN_SIGMA_FACTOR", 1.45)
-    assert not checks.calibration_holds([AdditiveNoise(1.0, "gaussian")], n=1 << 16)[0]
+    assert checks.calibration_holds([AdditiveNoise(1.0, "gaussian")], n=1 << 16).outcome == "FAIL"
 
 
 def test_calibration_check_fails_on_an_uncorrected_batch(monkeypatch):
@@ -85,19 +88,20 @@ def test_calibration_check_fails_on_an_uncorrected_batch(monkeypatch):
     noise = AdditiveNoise(1.0, "rademacher", batch_size=16)
     real_sample = noise.sample
     monkeypatch.setattr(noise, "sample", lambda streams, step, x, grad=None: real_sample(streams, step, x) * 4.0)
-    assert not checks.calibration_holds([noise], n=1 << 16)[0]
+    assert checks.calibration_holds([noise], n=1 << 16).outcome == "FAIL"
 
 
 def test_calibration_check_fails_on_a_too_small_bound():
     noise = AdditiveNoise.bounded(1.0)
     # mutant: σ = 0.6·B; the smallest valid σ of U[-B, B] is 0.666·B (∫₀¹ exp(a u²) du = e at a = 2.256)
     noise.sigma = lambda shape=None: torch.full(tuple(shape), 0.6, dtype=torch.float64)
-    assert not checks.calibration_holds([noise], n=1 << 16)[0]
+    assert checks.calibration_holds([noise], n=1 << 16).outcome == "FAIL"
 
 
 # ----------------------------------------------------------------------------- runner bit-identity
 def test_bit_identity_check_passes():
-    ok, detail = checks.seed_alone_equals_batch(optimizers=("adam",), steps=5)
+    outcome = checks.seed_alone_equals_batch(optimizers=("adam",), steps=5)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert ok, detail
 
 
@@ -109,5 +113,6 @@ def test_bit_identity_check_fails_on_a_batch_dependent_stream(monkeypatch):
         return torch.randn(len(self), *shape, generator=g, dtype=dtype)
 
     monkeypatch.setattr(rng_module.SeedStreams, "normal", batch_normal)
-    ok, detail = checks.seed_alone_equals_batch(optimizers=("adam",), steps=5)
+    outcome = checks.seed_alone_equals_batch(optimizers=("adam",), steps=5)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok, detail

@@ -13,10 +13,10 @@ import torch
 import algorithms
 from algorithms.adam import Adam
 from algorithms.galore_adamw import GaLoreAdamW
-from paper_checks.gpu_lm.model import Llama, LlamaConfig
+from synthetic.llama import Llama, LlamaConfig
 from verify.memory import formulas as F
 from verify.memory.measure import compare_state
-from verify.memory.models import routed_groups
+from verify.memory.models import table_groups
 from verify.memory.walker import walk_state
 
 from ..optim_db import OPTIM_DB
@@ -96,10 +96,10 @@ TINY = LlamaConfig(vocab=64, dim=32, layers=2, heads=4, ffn=88, max_seq=16)
 
 @pytest.mark.parametrize("name", NAMES)
 def test_measured_state_equals_formula_on_a_tiny_llama(name):
-    """A real model, routed the way each paper did (verify.memory.models.PAPER_ROUTING)."""
+    """A real model, routed the way each paper did (verify.memory.models.table_groups: the routing declared on each class)."""
     torch.manual_seed(0)
     model = Llama(TINY)
-    opt = build(name, routed_groups(name, model, rank=4), {"lr": 1e-3})
+    opt = build(name, table_groups(name, model, 4), {"lr": 1e-3})
     tokens = torch.randint(0, TINY.vocab, (2, TINY.max_seq + 1), generator=torch.Generator().manual_seed(1))
     def closure():
         opt.zero_grad(set_to_none=True)
@@ -193,7 +193,7 @@ def test_missing_state_key_is_reported():
 
 # ----------------------------------------------------------------------------- formulas themselves
 def test_formulas_match_memory_md_section_1():
-    """The closed forms of memory.md §1 for an m×n matrix (m < n, left projection)."""
+    """The closed forms of docs/memory.md §1 for an m×n matrix (m < n, left projection)."""
     mm, nn, rr = 32, 48, 8
     galore = F.param_memory("galore_adamw", (mm, nn), {"rank": rr})
     assert galore.elements(F.PAPER_KINDS | F.PROJECTOR_KINDS) == rr * mm + 2 * rr * nn

@@ -1,42 +1,36 @@
-"""LLaMA shape lists, model totals against memory.md §2–4, the paper-table comparison, the committed
+"""LLaMA shape lists, model totals against docs/memory.md §2–4, the paper-table comparison, the committed
 results files, the `verify memory` command and the memory suite checks (each shown to fail on a mutant)."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 import torch
 
+import algorithms
 import algorithms.adam as adam_module
-from algorithms.grouping import split_parameters
-from paper_checks.gpu_lm.model import Llama, LlamaConfig
+from algorithms.grouping import paper_param_groups, routing_of, split_parameters
+from synthetic.llama import Llama, LlamaConfig
 from verify.checks import memory as memory_checks
 from verify.cli import main
 from verify.memory import formulas as F
+from verify.methods import galore_fira, sn_sm
 from verify.memory import models as M
 from verify.memory import totals as T
-from verify.memory.paper_tables import all_comparisons, gpt2_small_specs
+from verify.memory.paper_tables import all_comparisons, gpt2_small
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "memory"
 
 
 # ----------------------------------------------------------------------------- shapes and routing
 @pytest.mark.parametrize("name", list(M.LLAMA_CONFIGS))
-def test_shape_list_equals_the_model_on_the_meta_device(name):
+def test_parameter_count_formula_equals_the_meta_model(name):
     cfg = M.LLAMA_CONFIGS[name]
-    with torch.device("meta"):
-        model = Llama(LlamaConfig(vocab=cfg.vocab, dim=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
-                                  ffn=cfg.intermediate, max_seq=8))
-    real = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
-    assert real == [(s.name, s.shape) for s in M.llama_param_specs(cfg)]
-    assert sum(math.prod(s) for _, s in real) == M.parameter_count(cfg)
-    specs = {s.name: s for s in M.llama_param_specs(cfg)}
-    for rule in ("attn_mlp", "all_linear", "all_2d"):
-        low, _ = split_parameters(model, rule)
-        assert {n for n, _ in low} == {n for n, s in specs.items() if M.route(s, rule)}, rule
+    model = M.meta_model(cfg)
+    assert all(p.device.type == "meta" for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == M.parameter_count(cfg)
 
 
 def test_parameter_counts_of_memory_md():
@@ -45,20 +39,24 @@ def test_parameter_counts_of_memory_md():
     assert M.parameter_count(M.LLAMA_CONFIGS["llama-1b"]) == 1_339_082_752
     # GaLore issue #67: 367.97M total and 302.38M GaLore-enabled parameters at 350M
     cfg = M.LLAMA_CONFIGS["llama-350m"]
-    projected = sum(math.prod(s.shape) for s in M.llama_param_specs(cfg) if M.route(s, "attn_mlp"))
+    projected = sum(p.numel() for p in _method_group(M.table_groups("galore_adamw", M.meta_model(cfg), 256)))
     assert round(projected / 1e6, 2) == 302.38 and round(M.parameter_count(cfg) / 1e6, 2) == 367.97
+
+
+def _method_group(groups):
+    return [p for g in groups if g.get("lowrank", True) is not False for p in g["params"]]
 
 
 def test_unknown_model_and_routing_errors():
     with pytest.raises(ValueError, match="model"):
-        T.resolve_model("llama-3b")
-    with pytest.raises(KeyError, match="routing"):
-        M.group_options("nope", 4)
-    with pytest.raises(ValueError, match="rule"):
-        M.route(M.ParamSpec("x", (2, 2), "attn"), "odd")
+        M.resolve_model("llama-3b")
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        M.table_groups("nope", M.meta_model(M.LLAMA_CONFIGS["llama-60m"]), 4)
+    with pytest.raises(ValueError, match="dense"):
+        M.table_groups("adam", M.meta_model(M.LLAMA_CONFIGS["llama-60m"]), None, dense_options={"lr": 1.0})
 
 
-# ----------------------------------------------------------------------------- totals vs memory.md §3
+# ----------------------------------------------------------------------------- totals vs docs/memory.md §3
 def test_sn_sm_llama_1b_arithmetic_exact():
     cfg = M.LLAMA_CONFIGS["llama-1b"]
     snsm = T.model_totals("adam_sn_sm", cfg, rank=512)
@@ -77,14 +75,13 @@ def test_galore_saving_at_1b_is_fira_61_percent():
 def test_ldadam_error_feedback_counted_separately():
     t = T.model_totals("ldadam", "60m")
     cfg = M.LLAMA_CONFIGS["llama-60m"]
-    projected = sum(math.prod(s.shape) for s in M.llama_param_specs(cfg) if M.route(s, "attn_mlp"))
+    projected = sum(p.numel() for p in _method_group(M.table_groups("ldadam", M.meta_model(cfg), 128)))
     assert t.error_feedback == projected
     assert t.elements(error_feedback=False) == T.model_totals("galore_adamw", "60m").elements()
 
 
 def test_mars_per_element_ratios():
-    specs = gpt2_small_specs()
-    assert round(sum(math.prod(s.shape) for s in specs) / 1e6, 1) == 124.4
+    assert round(sum(p.numel() for p in gpt2_small().parameters()) / 1e6, 1) == 124.4
     t = T.mars_totals("mars_adamw_exact", "1b", "official")
     adam = T.model_totals("adam", "1b")
     assert round(t.states / adam.states, 3) == 2.0
@@ -101,7 +98,7 @@ def test_paper_comparison_verdicts():
         assert by[("SN-SM README figure, LLaMA-1B optimizer states", "llama-1b", algo)]["verdict"] == "match"
     assert by[("SN-SM README figure, LLaMA-1B optimizer states", "llama-1b", "adam_sn_sm")]["matches"] == \
         ["bf16 without projectors, GiB"]  # the 0.84 GB leaves the projectors out, in GiB
-    # GaLore Table 6b's GaLore column is not reproducible by any accounting (galore.md §B3)
+    # GaLore Table 6b's GaLore column is not reproducible by any accounting (docs/memory.md §4)
     for model in ("llama-60m", "llama-130m", "llama-350m", "llama-1b"):
         cell = by[("GaLore Table 6b", model, "GaLore")]
         assert cell["verdict"] == "mismatch" and "elements" in cell["reason"]
@@ -153,7 +150,8 @@ def test_verify_memory_json_compare_and_bad_model(capsys, tmp_path):
 # ----------------------------------------------------------------------------- suite checks and mutants
 def test_memory_checks_pass_on_real_code():
     for fn in (memory_checks.snsm_llama_1b, memory_checks.galore_llama_table):
-        ok, detail = fn(True)
+        outcome = fn(True)
+        ok, detail = outcome.outcome == "PASS", outcome.reason
         assert ok, detail
 
 
@@ -165,7 +163,8 @@ def test_state_check_fails_on_an_extra_buffer(monkeypatch):
         state["scratch"] = torch.zeros_like(p)
 
     monkeypatch.setattr(adam_module.Adam, "_init_state", with_scratch)
-    ok, detail = memory_checks.state_equals_formula(True)
+    outcome = memory_checks.state_equals_formula(True)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok and "adam" in detail
 
 
@@ -176,35 +175,48 @@ def test_snsm_check_fails_on_wrong_subset_rule(monkeypatch):
         kk, c = real(shape, rule)
         return (c, kk) if rule == "heuristics" and len(shape) == 2 else (kk, c)
 
-    monkeypatch.setattr(F, "subset_count", along_the_smaller_dim)
-    ok, detail = memory_checks.snsm_llama_1b(True)
+    monkeypatch.setattr(sn_sm, "subset_count", along_the_smaller_dim)  # where the SN formulas call it
+    outcome = memory_checks.snsm_llama_1b(True)
+    ok, detail = outcome.outcome == "PASS", outcome.reason
     assert not ok and "adam_sn" in detail
 
 
 def test_galore_table_check_fails_on_wrong_side(monkeypatch):
     real = F.side_rule
-    monkeypatch.setattr(F, "side_rule", lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
-    ok, detail = memory_checks.galore_llama_table(True)
-    assert not ok
+    monkeypatch.setattr(galore_fira, "side_rule",  # where the GaLore formulas call it
+                        lambda mm, nn, rule, square: "right" if real(mm, nn, rule, square) == "left" else "left")
+    outcome = memory_checks.galore_llama_table(True)
+    assert outcome.outcome == "FAIL", outcome.reason
 
 
-def test_paper_routing_agrees_with_grouping_paper_param_groups():
-    """For every method module that defines its paper's split, verify.memory.models routes the same parameters
-    to the method group as algorithms.grouping.paper_param_groups (the lead's single entry point)."""
-    import sys
+@pytest.mark.parametrize("name", sorted(algorithms.REGISTRY))
+def test_memory_totals_route_the_model_as_paper_param_groups(name):
+    """One routing source: the memory totals count the groups that paper_param_groups gives a real LLaMA (the
+    one the GPU recipes build), group for group, for every registered optimizer."""
+    cfg = LlamaConfig(vocab=64, dim=32, layers=2, heads=4, ffn=88, max_seq=8)
+    real = paper_param_groups(name, Llama(cfg), **_rank_option(name, 4))
+    meta = M.table_groups(name, M.meta_model(cfg), 4)
+    assert [g["param_names"] for g in meta] == [g["param_names"] for g in real]
+    table_only = set(M.TABLE_OPTIONS.get(name, {}))
+    for ours, theirs in zip(meta, real):
+        assert {k: v for k, v in ours.items() if k not in ("params", "param_names") and k not in table_only} == \
+            {k: v for k, v in theirs.items() if k not in ("params", "param_names")}
+    totals = T.model_totals(name, cfg, rank=4)
+    assert totals.options["rule"] == routing_of(name).rule
 
-    import algorithms
-    from algorithms.grouping import paper_param_groups
 
+def _rank_option(name, rank):
+    option = routing_of(name).rank_option
+    return {option: rank} if option else {}
+
+
+@pytest.mark.parametrize("name", ["adam_sn", "rmsprop_sn", "adagrad_subset_norm", "subspace_momentum", "adam_sn_sm"])
+def test_sn_sm_methods_split_every_linear_weight_from_the_rest(name):
+    """The SN-SM experiments route every nn.Linear weight (lm_head included) to the method and the embedding and
+    norms to the dense group: two groups on a LLaMA (one routing in memory tables and GPU runs alike)."""
     model = Llama(LlamaConfig(vocab=64, dim=32, layers=2, heads=4, ffn=88, max_seq=8))
-    checked = 0
-    for name, cls in sorted(algorithms.REGISTRY.items()):
-        if getattr(sys.modules[cls.__module__], "param_groups", None) is None or name not in M.PAPER_ROUTING:
-            continue
-        theirs = {n for g in paper_param_groups(name, model) if g.get("lowrank", True) is not False
-                  for n in g["param_names"]}
-        ours = {n for g in M.routed_groups(name, model, rank=4) if g.get("lowrank", True) is not False
-                for n in g["param_names"]}
-        assert ours == theirs, name
-        checked += 1
-    assert checked >= 5
+    groups = paper_param_groups(name, model, **_rank_option(name, 4))
+    assert len(groups) == 2
+    linear = {n for n, _ in split_parameters(model, "all_linear")[0]}
+    assert set(groups[0]["param_names"]) == linear and "lm_head.weight" in linear
+    assert "embed_tokens.weight" in groups[1]["param_names"]

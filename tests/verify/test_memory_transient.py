@@ -121,8 +121,8 @@ def test_group_transient_mutants_fail():
 
 
 def test_formula_clip_defaults_match_the_optimizers_variant_tables():
-    from verify.memory import formulas
+    from verify.methods import mars
 
-    for name, table in formulas._MARS_CLIP.items():
+    for name, table in mars._MARS_CLIP.items():
         cls = algorithms.REGISTRY[name]
         assert table == {v: cls.VARIANT_DEFAULTS[v]["clip"] for v in cls.VARIANT_DEFAULTS}

@@ -51,7 +51,7 @@ def test_unknown_algorithm_is_a_clear_error(capsys):
 
 def test_run_cache_verdicts_and_figures(tiny, tmp_path, capsys):
     out_root = tmp_path / "results" / "rates"
-    args = ["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200"]
+    args = ["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty"]
     assert cli.main(args + ["--algo", "sgd"]) == 0  # the asserted impossible check belongs to "adam"
     first = capsys.readouterr().out
     assert "2 cell(s) run" in first and "tiny/sgd-bound" in first and "PASS" in first
@@ -83,7 +83,7 @@ def test_figures_skip_missing_results(tmp_path, capsys):
 
 def test_power_runs_the_alternatives_and_gates_on_them(tiny, tmp_path, capsys):
     out_root = tmp_path / "rates"
-    args = ["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200",
+    args = ["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty",
             "--algo", "sgd", "--power"]
     assert cli.main(args) == 0
     capsys.readouterr()
@@ -91,7 +91,7 @@ def test_power_runs_the_alternatives_and_gates_on_them(tiny, tmp_path, capsys):
     # GD's schedule alternatives (p = ±0.15, ±0.3 around the constant step) and its planted bug were run
     assert {"tiny__gd@p+0.150.json", "tiny__gd@p-0.300.json", "tiny__gd@mutant-sgd_double_step.json"} <= stored
     assert "tiny__sgd@mutant-sgd_stale_gradient_sum.json" in stored
-    rerun = cli.main(["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200",
+    rerun = cli.main(["rates", "--quick", "--out", str(out_root), "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty",
                       "--algo", "sgd", "--no-run"])
     assert rerun == 0
     out = capsys.readouterr().out
@@ -110,12 +110,12 @@ def test_regression_fails_on_a_planted_change_of_a_reported_number(tiny, tmp_pat
     import algorithms
 
     base_root, fresh = tmp_path / "base", tmp_path / "fresh"
-    common = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--algo", "sgd"]
+    common = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty", "--algo", "sgd"]
     assert cli.main(common + ["--out", str(base_root)]) == 0
     # --algo writes no verdicts; the baseline needs them: evaluate the whole tiny grid once (its FAIL is expected)
-    assert cli.main(["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--out", str(base_root)]) == 1
+    assert cli.main(["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty", "--out", str(base_root)]) == 1
     _clean_provenance(base_root / "quick")
-    whole = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--regression",
+    whole = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty", "--regression",
              "--baseline", str(base_root)]
     assert cli.main(whole + ["--out", str(fresh / "same")]) == 1  # the impossible check FAILs, as in the baseline
     out = capsys.readouterr().out
@@ -134,7 +134,32 @@ def test_regression_fails_on_a_planted_change_of_a_reported_number(tiny, tmp_pat
 
 
 def test_regression_with_no_baseline_fails(tiny, tmp_path, capsys):
-    args = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--algo", "sgd", "--regression",
+    args = ["rates", "--quick", "--jobs", "1", "--no-progress", "--resamples", "200", "--allow-dirty", "--algo", "sgd", "--regression",
             "--baseline", str(tmp_path / "nothing"), "--out", str(tmp_path / "fresh")]
     assert cli.main(args) == 1
     assert "no baseline" in capsys.readouterr().out
+
+
+def test_rows_from_a_dirty_tree_are_refused_unless_allow_dirty(tiny, tmp_path, capsys, monkeypatch):
+    """Computing rows from code that differs from its commit, or judging rows computed so, exits 2 before any
+    work; --allow-dirty runs, and the rows record git_dirty so they never serve as a regression baseline."""
+    from verify.rates import store
+
+    dirty = {"git_commit": "a" * 40, "git_dirty": True, "git_dirty_paths": ["algorithms/sgd.py"]}
+    clean = {"git_commit": "a" * 40, "git_dirty": False, "git_dirty_paths": []}
+    monkeypatch.setattr(store, "_git_state", lambda: dirty)
+    args = ["rates", "--quick", "--out", str(tmp_path), "--jobs", "1", "--no-progress", "--resamples", "200",
+            "--algo", "sgd"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "refusing" in err and "algorithms/sgd.py" in err and "--allow-dirty" in err
+    assert not list((tmp_path / "quick").glob("*.json"))  # nothing was computed
+    assert cli.main(args + ["--allow-dirty"]) == 0
+    rows = [json.loads(p.read_text()) for p in (tmp_path / "quick").glob("tiny__*.json")]
+    assert rows and all(r["provenance"]["git_dirty"] is True for r in rows)
+    monkeypatch.setattr(store, "_git_state", lambda: clean)
+    assert cli.main(args + ["--no-run"]) == 2  # judging the dirty rows is refused too
+    assert "stored row(s) were computed from a dirty tree" in capsys.readouterr().err
+    assert cli.main(args) == 2  # reusing them is refused as well
+    assert cli.main(args + ["--force"]) == 0  # recomputing every row from a clean tree replaces them
+    assert cli.main(args + ["--no-run"]) == 0

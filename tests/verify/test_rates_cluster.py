@@ -45,8 +45,9 @@ def verify_rates(*args: str, timeout: float = 240) -> subprocess.CompletedProces
 
 def test_quick_grid_on_a_two_worker_local_cluster_equals_the_local_pool_bit_for_bit(tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "dask"
-    a = verify_rates("--quick", "--algo", "sgd", "--jobs", "2", "--no-progress", "--out", str(local))
-    b = verify_rates("--quick", "--algo", "sgd", "--jobs", "2", "--no-progress", "--executor", "dask", "--out", str(cluster))
+    a = verify_rates("--quick", "--algo", "sgd", "--jobs", "2", "--no-progress", "--allow-dirty", "--out", str(local))
+    b = verify_rates("--quick", "--algo", "sgd", "--jobs", "2", "--no-progress", "--allow-dirty", "--executor", "dask",
+                     "--out", str(cluster))
     assert a.returncode == 0, a.stderr[-3000:]
     assert b.returncode == 0, b.stderr[-3000:]
     assert "on a local Dask cluster of 2 worker(s)" in b.stdout

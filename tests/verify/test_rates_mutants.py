@@ -88,9 +88,11 @@ def test_suite_checks_pass_and_fail_their_mutant(fn, mutant):
     from verify.checks import rates as suite_rates
 
     check_fn = getattr(suite_rates, fn)
-    passed, detail = check_fn(True)
+    outcome = check_fn(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert passed, detail
-    passed, detail = check_fn(True, algorithm=mutant)
+    outcome = check_fn(True, algorithm=mutant)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 

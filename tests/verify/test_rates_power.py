@@ -13,7 +13,7 @@ from verify.rates.cells import build, mars_b5_constants, mars_tight_from
 from verify.rates.checks import evaluate_check, evaluate_checks, mars_b5_violations
 from verify.rates.execute import horizon_eta, mars_theory_eta, run_cell
 from verify.rates.power import SCHEDULE_OFFSETS, alternative_grid, claimed_exponent, summarize_power
-from verify.rates.spec import Alternative, Cell, Check, mutant_alternative
+from verify.rates.spec import Alternative, Check, mutant_alternative
 from verify.rates.sweep import power_checks
 
 CELLS, CHECKS = build("quick")

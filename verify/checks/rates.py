@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from verify.suite import check
+from verify.verdicts import Outcome, judged
 
 GROUP = "rates"
 
@@ -27,7 +28,7 @@ def _grid():
     return by_cell, by_check
 
 
-def _evaluate(cells, checks) -> tuple[bool, str]:
+def _evaluate(cells, checks) -> Outcome:
     from verify.rates.checks import evaluate_check
     from verify.rates.execute import run_cell
 
@@ -35,11 +36,11 @@ def _evaluate(cells, checks) -> tuple[bool, str]:
     results = [evaluate_check(ch, rows, n_resamples=500) for ch in checks]
     passed = all(r["verdict"] == "PASS" for r in results)
     detail = "; ".join(f"{r['key']} {r['verdict']} ({r['estimate']:+.3f})" for r in results)
-    return passed, detail
+    return judged(passed, detail, {r["key"]: r["estimate"] for r in results})
 
 
 @check("GD on P1 under 2LΔ/T with slope −1 (gd_descent)", GROUP)
-def gd_descent(quick: bool, algorithm: str = "sgd") -> tuple[bool, str]:
+def gd_descent(quick: bool, algorithm: str = "sgd") -> Outcome:
     by_cell, by_check = _grid()
     horizons = tuple(2**k for k in range(4, 11 if quick else 13))
     cell = replace(by_cell["sgd/gd-p1"], horizons=horizons, algorithm=algorithm)
@@ -48,8 +49,8 @@ def gd_descent(quick: bool, algorithm: str = "sgd") -> tuple[bool, str]:
     return _evaluate([cell], checks)
 
 
-@check("AdaGrad-Norm noise adaptation on P1: −1 at σ = 0, −1/2 at σ = 1", GROUP)
-def adagrad_norm_noise_adaptation(quick: bool, algorithm: str = "adagrad_norm") -> tuple[bool, str]:
+@check("AdaGrad-Norm noise adaptation on P1: −1 at σ = 0, −1/2 at σ = 1", GROUP, provenance="BG")
+def adagrad_norm_noise_adaptation(quick: bool, algorithm: str = "adagrad_norm") -> Outcome:
     by_cell, by_check = _grid()
     top = 11 if quick else 14
     horizons = tuple(2**k for k in range(4, top + 1))

@@ -13,6 +13,7 @@ import torch
 
 from verify.checks._common import relative_error
 from verify.suite import check
+from verify.verdicts import judged
 
 GROUP = "synthetic"
 #: the sampled curvature must come within this fraction of L (issue #5)
@@ -52,7 +53,7 @@ def curvature_within_L(problems, *, n_points: int = 24, iters: int = 100) -> tup
         rep = probe_curvature(p, n_points=n_points, iters=iters)
         ok &= rep.passed(TIGHTNESS)
         parts.append(f"{p.name} {rep.ratio:.3f}{' EXCEEDS' if rep.exceeds else ''}")
-    return ok, "max|curvature|/L: " + ", ".join(parts)
+    return judged(ok, "max|curvature|/L: " + ", ".join(parts))
 
 
 @check("every problem family: sampled curvature <= L and >= 0.9 L", GROUP)
@@ -69,7 +70,7 @@ def gradients_match_autograd(problems, rtol: float = 1e-12) -> tuple[bool, str]:
         xg = x.clone().requires_grad_(True)
         (expected,) = torch.autograd.grad(p.value(xg).sum(), xg)
         worst = max(worst, relative_error(p.grad(x), expected))
-    return worst <= rtol, f"max rel err {worst:.1e} against back-propagation through f"
+    return judged(worst <= rtol, f"max rel err {worst:.1e} against back-propagation through f")
 
 
 @check("every problem family: exact gradient == autograd of f (float64)", GROUP)
@@ -84,7 +85,7 @@ def lower_bounds_hold(problems, n: int = 64) -> tuple[bool, str]:
     for p in problems:
         gap = float((p.value(sample_points(p, n, seed=11)) - p.f_inf).min())
         worst = min(worst, gap)
-    return worst >= -1e-12, f"min over samples of f - f_inf = {worst:.3e}"
+    return judged(worst >= -1e-12, f"min over samples of f - f_inf = {worst:.3e}")
 
 
 @check("every problem family: f >= f_inf at sampled points", GROUP)
@@ -137,7 +138,7 @@ def calibration_holds(noises, n: int = 1 << 18, m: float = 4.0) -> tuple[bool, s
         worst = float((total - 5 * se).max())
         ok &= worst <= math.e * (1 + 1e-12) and float(se.max()) <= PRECISION * math.e
         parts.append(f"{noise.distribution}/b={noise.batch_size} {float(total.max()):.3f}±{float(se.max()):.3f}")
-    return ok, "max E exp(xi^2/sigma^2) (<= e = 2.718): " + ", ".join(parts)
+    return judged(ok, "max E exp(xi^2/sigma^2) (<= e = 2.718): " + ", ".join(parts))
 
 
 def default_noises():
@@ -166,7 +167,7 @@ def seed_alone_equals_batch(optimizers=("sgd", "adam", "adagrad_norm"), steps: i
             alone = run(name, {"lr": 0.02}, problem, seeds=[seeds[i]], **kw)
             if not torch.equal(batch.final_x[i], alone.final_x[0]):
                 bad.append(f"{name}[seed {seeds[i]}]")
-    return not bad, ("bit-identical alone and in a batch of 5: " + ", ".join(optimizers)) if not bad else f"differ: {bad}"
+    return judged(not bad, ("bit-identical alone and in a batch of 5: " + ", ".join(optimizers)) if not bad else f"differ: {bad}")
 
 
 @check("runner: a seed alone is bit-identical to the seed in a batch", GROUP)

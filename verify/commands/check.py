@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 NAME = "check"
-HELP = "run the default verification suite and print a verdict per check"
+HELP = "run the default verification suite and print a verdict per check (docs/verdicts.md)"
 
 
 def add_arguments(parser) -> None:
@@ -17,14 +17,16 @@ def run(args) -> int:
 
     from verify.commands._output import refuse_unwritable
     from verify.suite import run_suite
+    from verify.verdicts import count_verdicts, exit_status
 
     if refuse_unwritable(NAME, files={"--json": args.json}):
         return 2
 
     rows = run_suite(args.group, quick=not args.full)
-    n_fail = sum(not r["passed"] for r in rows)
-    print(f"{len(rows) - n_fail} passed, {n_fail} failed")
+    counts = count_verdicts(rows)
+    print("asserted: " + ", ".join(f"{n} {v}" for v, n in counts["asserted"].items() if n)
+          + "; reported: " + (", ".join(f"{n} {v}" for v, n in counts["reported"].items() if n) or "none"))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
-    return 1 if n_fail else 0
+    return exit_status(rows)

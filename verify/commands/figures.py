@@ -22,10 +22,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import paper_checks
     from verify.figures import discover, make
 
     if args.list:
-        for name, spec in sorted(discover().items()):
+        for name, spec in sorted(discover([paper_checks]).items()):
             print(f"{name:12s} {spec.results:24s} {spec.description}")
         return 0
     from verify.commands._output import refuse_unwritable
@@ -33,7 +34,7 @@ def run(args) -> int:
     if refuse_unwritable(NAME, folders={"--out": args.out} if args.out else {"--root": args.root}):
         return 2
     try:
-        out = make(args.only, root=args.root, out_dir=args.out)
+        out = make(args.only, root=args.root, out_dir=args.out, packages=[paper_checks])
     except ValueError as exc:
         print(f"error: {exc}")
         return 2

@@ -1,4 +1,4 @@
-"""``verify memory``: optimizer-state memory from the sympy formulas, for a LLaMA config (memory.md).
+"""``verify memory``: optimizer-state memory from the sympy formulas, for a LLaMA config (docs/memory.md).
 
     verify memory --model llama-1b            # the table: every algorithm, states / projectors / EF / GiB
     verify memory --model 60m --rank 64 --dtype fp32 --json

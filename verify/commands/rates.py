@@ -1,4 +1,4 @@
-"""``verify rates``: convergence-rate checks against each algorithm's theorem (theory.md).
+"""``verify rates``: convergence-rate checks against each algorithm's theorem (docs/rates.md).
 
     verify rates --quick                      # every algorithm on the reduced grid (cached, resumable)
     verify rates --quick --algo ldadam        # only the checks of LDAdam (and the cells they need)
@@ -16,6 +16,9 @@ cells; ``--master-seed M`` uses ``<grid>/master-M/``, ``--mutant X`` ``<grid>/mu
 verdicts of a complete run (no ``--algo``) to ``verdicts.json`` / ``verdicts.md`` / ``theorems.json``
 there. Exit status 1 when an asserted check FAILs or errors (reported claims never fail the command),
 or, with ``--regression``, when an estimate moved beyond the tolerance from the committed clean value.
+Exit status 2, before any work, when rows would be computed from code that differs from its commit,
+or stored rows computed that way would be judged, unless ``--allow-dirty`` (each row records its
+git state, :mod:`verify.rates.store`).
 
 ``--power`` runs, for every assertable check, the alternatives it must reject (other step-size
 exponents, the rates the paper improves on, planted bugs; :mod:`verify.rates.power`); a check that
@@ -57,6 +60,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--baseline", default=None,
                         help="results root holding the reference verdicts.json (default: results/rates of this checkout)")
     parser.add_argument("--tolerance", type=float, default=4.0, help="regression tolerance in bootstrap SEs (default 4)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="compute (or judge) rows although the code differs from its commit; such rows record "
+                             "git_dirty and never serve as a regression baseline")
 
 
 def _print_listing(cells, checks) -> None:
@@ -76,7 +82,7 @@ def run(args) -> int:
 
     from verify.rates import cells as grid_module
     from verify.rates.report import format_table, summary_counts, write_verdicts
-    from verify.rates.store import ResultStore
+    from verify.rates.store import ResultStore, dirty_refusal
     from verify.rates.power import alternative_grid
     from verify.rates.sweep import default_jobs, evaluate, mutant_cells, power_checks, results_dir, run_cells
 
@@ -137,8 +143,16 @@ def run(args) -> int:
         store = ResultStore(directory)
         stats = {"cells_run": 0, "wall_time": 0.0}
         alt_cells, plan = alternative_grid(c, power_checks(k)) if name is None else ([], {})
+        todo = c + (alt_cells if args.power else [])
+        if not args.allow_dirty:
+            computing = not args.no_run and bool(args.force or store.missing(todo))
+            replaced = args.force and not args.no_run  # --force recomputes every row: the stored ones are not used
+            refusal = dirty_refusal(computing=computing, stored={} if replaced else store.rows(c + alt_cells))
+            if refusal:
+                print(f"verify rates: refusing: {refusal}. Commit the change (or recompute from a clean tree), or pass "
+                      "--allow-dirty.", file=sys.stderr)
+                return 2
         if not args.no_run:
-            todo = c + (alt_cells if args.power else [])
             stats = run_cells(todo, store, jobs=jobs, force=args.force, progress=not args.no_progress,
                               executor=args.executor, scheduler=args.scheduler)
             print(f"{stats['cells_run']} cell(s) run, {stats.get('cells_cached', 0)} cached, "

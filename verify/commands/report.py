@@ -25,19 +25,19 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from paper_checks import _results
+    import paper_checks
     from verify import report as report_mod
     from verify import variants
     from verify.commands._output import refuse_unwritable
     from verify.report.model import COUNT_COLUMNS, verdict_counts
 
-    variants_dir = _results.RESULTS / "variants"
+    variants_dir = paper_checks.results_root() / "variants"
     if refuse_unwritable(NAME, folders={"--out": None if args.check else args.out,
                                         "results/variants": variants_dir if args.refresh_variants else None}):
         return 2
     if args.refresh_variants:
         print(f"wrote {variants.write_results(variants_dir)}")
-    report = report_mod.build_report()
+    report = report_mod.build_report(paper_checks)
     if args.check:
         stale = report_mod.stale_files(args.out, report)
         for path in stale:

@@ -55,12 +55,14 @@ class StateComparison:
 
 
 def runtime_quantities(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> dict[str, int]:
-    """Trajectory-dependent inputs of a formula, read from the optimizer's public trace API
-    (AdaRankGrad: the current rank r_t and the number of refreshes ℓ); empty for static methods."""
-    if hasattr(optimizer, "rank_trace") and hasattr(optimizer, "refresh_steps"):
-        trace = optimizer.rank_trace(param)
-        if trace:
-            return {"rank": int(trace[-1]), "refreshes": len(optimizer.refresh_steps(param))}
+    """Trajectory-dependent inputs of a formula, read from the optimizer's state through
+    :mod:`verify.rank.diagnostics` (AdaRankGrad: the current rank r_t and the number of refreshes ℓ);
+    empty for static methods."""
+    from verify.rank.diagnostics import rank_trace, refresh_steps
+
+    trace = rank_trace(optimizer, param)
+    if trace:
+        return {"rank": int(trace[-1]), "refreshes": len(refresh_steps(optimizer, param))}
     return {}
 
 

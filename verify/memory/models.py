@@ -1,151 +1,85 @@
-"""The LLaMA configurations of memory.md §2 as parameter-shape lists (no weights allocated), and each
-paper's parameter routing, for model-level memory totals.
+"""The LLaMA configurations of GaLore's experiments, built on the ``meta`` device for model-level memory totals.
 
-Shapes follow ``nn.Linear``'s ``(out, in)`` layout of the GaLore repository's LLaMA (and of
-paper_checks/gpu_lm/model.py): per layer ``q_proj``, ``k_proj``, ``v_proj``, ``o_proj`` (h × h),
-``gate_proj``, ``up_proj`` (f × h), ``down_proj`` (h × f), two RMSNorm vectors (h); then the embedding
-(V × h), the final norm (h) and an untied ``lm_head`` (V × h). Parameter count
-:math:`P = L(4h^2 + 3hf + 2h) + 2Vh + h` (memory.md §2).
-
-Routing (memory.md "Pitfalls: Grouping"; the rules of :mod:`algorithms.grouping`):
-
-=============  ==================================================================  ========================
-rule           low-rank / method group                                             papers
-=============  ==================================================================  ========================
-``attn_mlp``   attention and MLP matrices; embedding, lm_head, norms dense         GaLore, Fira, LDAdam,
-                                                                                    AdaRankGrad (assumed)
-``all_linear`` every ``nn.Linear`` weight **including lm_head**; embedding, norms   SN-SM
-               dense
-``all_2d``     every 2-D tensor (embedding and lm_head included); norms dense       MARS (official)
-``dense``      one group, every parameter                                          Adam, SGD, AdaGrad, Lion;
-                                                                                    MARS (routes inside the
-                                                                                    optimizer: 2-D → MARS)
-=============  ==================================================================  ========================
+The model is :class:`synthetic.llama.Llama` (the one the GPU runs train); a configuration here only
+names its sizes (GaLore repository ``configs/llama_*.json``: vocabulary 32000, untied ``lm_head``,
+SwiGLU MLP, RMSNorm). :func:`meta_model` builds it on the ``meta`` device (no weights allocated), and
+:func:`table_groups` routes it with :func:`algorithms.grouping.paper_param_groups`, the function the GPU
+recipes use, so the memory totals count exactly the tensors and groups a real run has.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["LlamaShape", "LLAMA_CONFIGS", "GALORE_RANKS", "ParamSpec", "llama_param_specs", "parameter_count",
-           "ROUTING_RULES", "PAPER_ROUTING", "route", "routed_groups", "group_options"]
+import torch
+import torch.nn as nn
+
+from algorithms.grouping import paper_param_groups, routing_of
+from synthetic.llama import Llama, LlamaConfig, parameter_count
+
+__all__ = ["LLAMA_CONFIGS", "GALORE_RANKS", "TABLE_OPTIONS", "parameter_count", "resolve_model", "model_name",
+           "meta_model", "table_groups"]
 
 
-@dataclass(frozen=True)
-class LlamaShape:
-    name: str
-    hidden: int
-    intermediate: int
-    layers: int
-    heads: int
-    vocab: int = 32000
-    max_sequence_length: int = 1024
+def _galore_config(dim: int, ffn: int, layers: int, heads: int, max_seq: int = 1024) -> LlamaConfig:
+    return LlamaConfig(vocab=32000, dim=dim, layers=layers, heads=heads, ffn=ffn, max_seq=max_seq)
 
 
-#: GaLore repository ``configs/llama_*.json`` (memory.md §2) [C]
-LLAMA_CONFIGS: dict[str, LlamaShape] = {
-    "llama-60m": LlamaShape("llama-60m", 512, 1376, 8, 8),
-    "llama-130m": LlamaShape("llama-130m", 768, 2048, 12, 12),
-    "llama-350m": LlamaShape("llama-350m", 1024, 2736, 24, 16),
-    "llama-1b": LlamaShape("llama-1b", 2048, 5461, 24, 32),
-    "llama-7b": LlamaShape("llama-7b", 4096, 11008, 32, 32, max_sequence_length=2048),
+#: GaLore repository ``configs/llama_*.json`` [C]
+LLAMA_CONFIGS: dict[str, LlamaConfig] = {
+    "llama-60m": _galore_config(512, 1376, 8, 8),
+    "llama-130m": _galore_config(768, 2048, 12, 12),
+    "llama-350m": _galore_config(1024, 2736, 24, 16),
+    "llama-1b": _galore_config(2048, 5461, 24, 32),
+    "llama-7b": _galore_config(4096, 11008, 32, 32, max_seq=2048),
 }
 
-#: GaLore Table 2 ranks (7B: 1024, §5.5) — memory.md §3
+#: GaLore Table 2 ranks (7B: 1024, GaLore §5.5)
 GALORE_RANKS = {"llama-60m": 128, "llama-130m": 256, "llama-350m": 256, "llama-1b": 512, "llama-7b": 1024}
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    shape: tuple[int, ...]
-    role: str  # "attn", "mlp", "embed", "lm_head", "norm"
+#: options of the memory tables beyond each paper's routing: the SGD row counts a momentum buffer
+TABLE_OPTIONS: dict[str, dict[str, Any]] = {"sgd": {"momentum": 0.9}}
 
 
-def llama_param_specs(cfg: LlamaShape) -> list[ParamSpec]:
-    """Every parameter of the model as ``(name, shape, role)``, in ``named_parameters()`` order."""
-    h, f = cfg.hidden, cfg.intermediate
-    specs = [ParamSpec("embed_tokens.weight", (cfg.vocab, h), "embed")]
-    for i in range(cfg.layers):
-        pre = f"layers.{i}."
-        specs.append(ParamSpec(pre + "attn_norm.weight", (h,), "norm"))
-        specs += [ParamSpec(pre + f"{x}_proj.weight", (h, h), "attn") for x in "qkvo"]
-        specs.append(ParamSpec(pre + "mlp_norm.weight", (h,), "norm"))
-        specs += [ParamSpec(pre + "gate_proj.weight", (f, h), "mlp"), ParamSpec(pre + "up_proj.weight", (f, h), "mlp"),
-                  ParamSpec(pre + "down_proj.weight", (h, f), "mlp")]
-    specs.append(ParamSpec("norm.weight", (h,), "norm"))
-    specs.append(ParamSpec("lm_head.weight", (cfg.vocab, h), "lm_head"))
-    return specs
+def resolve_model(model: str | LlamaConfig) -> LlamaConfig:
+    """A configuration by name (``"llama-1b"``, ``"1b"``) or as given."""
+    if isinstance(model, LlamaConfig):
+        return model
+    key = model.lower()
+    if not key.startswith("llama-"):
+        key = "llama-" + key
+    if key not in LLAMA_CONFIGS:
+        raise ValueError(f"model must be one of {sorted(LLAMA_CONFIGS)}, got {model!r}")
+    return LLAMA_CONFIGS[key]
 
 
-def parameter_count(cfg: LlamaShape) -> int:
-    """:math:`P = L(4h^2 + 3hf + 2h) + 2Vh + h`."""
-    h, f = cfg.hidden, cfg.intermediate
-    return cfg.layers * (4 * h * h + 3 * h * f + 2 * h) + 2 * cfg.vocab * h + h
+def model_name(cfg: LlamaConfig) -> str:
+    """The name of a GaLore configuration, or a description of another one."""
+    for name, known in LLAMA_CONFIGS.items():
+        if known == cfg:
+            return name
+    return f"llama(dim={cfg.dim}, ffn={cfg.ffn}, layers={cfg.layers}, vocab={cfg.vocab})"
 
 
-ROUTING_RULES = ("attn_mlp", "all_linear", "all_2d", "dense")
+@lru_cache(maxsize=None)
+def meta_model(cfg: LlamaConfig) -> nn.Module:
+    """The model of ``cfg`` on the ``meta`` device: every parameter's shape, no storage."""
+    with torch.device("meta"):
+        return Llama(cfg)
 
 
-def route(spec: ParamSpec, rule: str) -> bool:
-    """True when ``spec`` goes to the method's (low-rank / SN) group under ``rule``."""
-    if rule == "attn_mlp":
-        return spec.role in ("attn", "mlp")
-    if rule == "all_linear":
-        return spec.role in ("attn", "mlp", "lm_head")
-    if rule == "all_2d":
-        return len(spec.shape) == 2
-    if rule == "dense":
-        return False
-    raise ValueError(f"rule must be one of {ROUTING_RULES}, got {rule!r}")
-
-
-#: per algorithm: the routing rule of its paper, the options of the method group (``{rank}`` is filled
-#: with the model's rank) and of the dense group
-PAPER_ROUTING: dict[str, dict[str, Any]] = {
-    "galore_adamw": {"rule": "attn_mlp", "method": {"rank": "{rank}"}, "dense": {"lowrank": False}},
-    "fira_adamw": {"rule": "attn_mlp", "method": {"rank": "{rank}"}, "dense": {"lowrank": False}},
-    "ldadam": {"rule": "attn_mlp", "method": {"rank": "{rank}"}, "dense": {"lowrank": False}},
-    "adarankgrad": {"rule": "attn_mlp", "method": {"max_rank": "{rank}"}, "dense": {"lowrank": False}},
-    "adam_sn_sm": {"rule": "all_linear", "method": {"rank": "{rank}", "subset_size": "heuristics"},
-                   "dense": {"lowrank": False}},
-    "subspace_momentum": {"rule": "all_linear", "method": {"rank": "{rank}"}, "dense": {"lowrank": False}},
-    "adam_sn": {"rule": "all_linear", "method": {"subset_size": "heuristics"}, "dense": {"subset_size": "coordinate"}},
-    "rmsprop_sn": {"rule": "all_linear", "method": {"subset_size": "heuristics"}, "dense": {"subset_size": "coordinate"}},
-    "adagrad_subset_norm": {"rule": "all_linear", "method": {"subset_size": "heuristics"},
-                            "dense": {"subset_size": "coordinate"}},
-    "adam": {"rule": "dense", "method": {}, "dense": {}},
-    "sgd": {"rule": "dense", "method": {}, "dense": {"momentum": 0.9}},
-    "adagrad_norm": {"rule": "dense", "method": {}, "dense": {}},
-    "adagrad_coordinate": {"rule": "dense", "method": {}, "dense": {}},
-    "lion": {"rule": "dense", "method": {}, "dense": {}},
-    # MARS routes inside the optimizer (mars.md §1.7): the official rule, exactly-2-D tensors MARS (the
-    # embedding and lm_head included), everything else AdamW; approx estimator
-    "mars_adamw": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
-    "mars_lion": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
-    "mars_shampoo": {"rule": "dense", "method": {}, "dense": {"optimize_1d": False, "estimator": "approx"}},
-}
-
-
-def _fill(options: dict[str, Any], rank: int) -> dict[str, Any]:
-    return {key: (rank if value == "{rank}" else value) for key, value in options.items()}
-
-
-def group_options(algorithm: str, rank: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """``(rule, method-group options, dense-group options)`` of ``algorithm`` at ``rank``."""
-    if algorithm not in PAPER_ROUTING:
-        raise KeyError(f"no paper routing for {algorithm!r}; add it to verify/memory/models.py PAPER_ROUTING")
-    entry = PAPER_ROUTING[algorithm]
-    return entry["rule"], _fill(entry["method"], rank), _fill(entry["dense"], rank)
-
-
-def routed_groups(algorithm: str, model, rank: int) -> list[dict[str, Any]]:
-    """Parameter groups of a real ``nn.Module`` routed as the paper did (through :mod:`algorithms.grouping`)."""
-    from algorithms.grouping import param_groups
-
-    rule, method, dense = group_options(algorithm, rank)
-    if rule == "dense":
-        names, params = zip(*[(n, q) for n, q in model.named_parameters() if q.requires_grad])
-        return [{"params": list(params), "param_names": list(names), **dense}]
-    return param_groups(model, rule, lowrank=method, dense=dense)
+def table_groups(algorithm: str, model: nn.Module, rank: int | None, *, method_options: dict[str, Any] | None = None,
+                 dense_options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The parameter groups of the memory tables: the paper's routing (:func:`paper_param_groups`) at
+    ``rank`` (filling the method's ``rank_option``), with :data:`TABLE_OPTIONS` and the given overrides."""
+    routing = routing_of(algorithm)
+    options = dict(TABLE_OPTIONS.get(algorithm, {}))
+    if routing.rank_option is not None and rank is not None:
+        options[routing.rank_option] = rank
+    options.update(method_options or {})
+    if routing.rule == "single":
+        if dense_options:
+            raise ValueError(f"{algorithm} routes every parameter to one group: dense options do not apply")
+        return paper_param_groups(algorithm, model, **options)
+    return paper_param_groups(algorithm, model, dense=dense_options, **options)

@@ -11,7 +11,7 @@ of parameter counts (full rank) or state elements (GaLore) that *would* print th
 both units, next to ours; "what the paper counted" is then read off those intervals (e.g. the
 nominal model size instead of the configuration's count). Nothing in this module is a hard-coded
 result: every number comes from :mod:`verify.memory.totals` or from the paper values below, which are
-quoted from memory.md §4 [P]/[F].
+quoted from the papers (docs/memory.md §4) [P]/[F].
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .models import LLAMA_CONFIGS, ParamSpec, parameter_count, route
-from .totals import GB, GIB, MARS_PER_ELEMENT, model_totals
+import torch
+import torch.nn as nn
+
+from .models import LLAMA_CONFIGS, meta_model, parameter_count, table_groups
+from .totals import GB, GIB, MARS_PER_ELEMENT, mars_routed_shapes, model_totals
 
 __all__ = ["PAPER_VALUES", "Cell", "implied_parameter_consensus", "compare_cell", "galore_fira_cells", "snsm_cells", "mars_cells", "all_comparisons",
-           "gpt2_small_specs"]
+           "gpt2_small"]
 
 BF16 = 2
 NOMINAL = {"llama-60m": 60e6, "llama-130m": 130e6, "llama-350m": 350e6, "llama-1b": 1e9}
 
-#: quoted paper values (memory.md §4): (GaLore-or-Fira value, full-rank value) in "G"
+#: quoted paper values (GaLore Tables 2 and 6b, Fira Table 3; docs/memory.md §4): (GaLore-or-Fira value, full-rank value) in "G"
 PAPER_VALUES: dict[str, dict[str, tuple[float, float]]] = {
     "GaLore Table 2 (weights + optimizer states, BF16)": {
         "llama-60m": (0.24, 0.36), "llama-130m": (0.52, 0.76), "llama-350m": (1.22, 2.06), "llama-1b": (4.38, 7.80)},
@@ -42,9 +45,9 @@ PAPER_VALUES: dict[str, dict[str, tuple[float, float]]] = {
 EXTRA_COPIES = {"GaLore Table 2 (weights + optimizer states, BF16)": 1,
                 "GaLore Table 6b (optimizer states only, BF16)": 0,
                 "Fira Table 3 (parameters + gradients + optimizer states, BF16)": 2}
-#: SN-SM README figure, LLaMA-1B optimizer states (memory.md §4 [F])
+#: SN-SM README figure, LLaMA-1B optimizer states (docs/memory.md §4 [F])
 SNSM_VALUES = {"adam": 4.99, "adam_sn": 2.62, "adam_sn_sm": 0.84}
-#: MARS state relative to AdamW (mars.md §3 [C][D])
+#: MARS state relative to AdamW (docs/methods.md §2.4 [C][D])
 MARS_RATIOS = {("mars_adamw_approx", "official"): 1.5, ("mars_adamw_approx", "minimal"): 1.5,
                ("mars_adamw_exact", "official"): 2.0}
 
@@ -201,57 +204,64 @@ def snsm_cells() -> list[Cell]:
 
 
 # ----------------------------------------------------------------------------- MARS
-def gpt2_small_specs(vocab: int = 50304, block: int = 1024, layers: int = 12, dim: int = 768) -> list[ParamSpec]:
+class _MetaParameters(nn.Module):
+    """Named parameter shapes as a module on the ``meta`` device (no storage), for the routing rules."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        super().__init__()
+        self.shapes = nn.ParameterDict({name.replace(".", "/"): nn.Parameter(torch.empty(shape, device="meta"))
+                                        for name, shape in shapes.items()})
+
+
+def gpt2_small(vocab: int = 50304, block: int = 1024, layers: int = 12, dim: int = 768) -> nn.Module:
     """GPT-2 small as in the MARS repository's nanoGPT model (tied ``wte``/``lm_head``, LayerNorm gains
-    without bias, padded vocabulary 50304): ≈ 124.4M parameters."""
-    specs = [ParamSpec("wte.weight", (vocab, dim), "embed"), ParamSpec("wpe.weight", (block, dim), "embed")]
+    without bias, padded vocabulary 50304): ≈ 124.4M parameters, on the ``meta`` device."""
+    shapes = {"wte.weight": (vocab, dim), "wpe.weight": (block, dim)}
     for i in range(layers):
         pre = f"h.{i}."
-        specs += [ParamSpec(pre + "ln_1.weight", (dim,), "norm"), ParamSpec(pre + "attn.c_attn.weight", (3 * dim, dim), "attn"),
-                  ParamSpec(pre + "attn.c_proj.weight", (dim, dim), "attn"), ParamSpec(pre + "ln_2.weight", (dim,), "norm"),
-                  ParamSpec(pre + "mlp.c_fc.weight", (4 * dim, dim), "mlp"), ParamSpec(pre + "mlp.c_proj.weight", (dim, 4 * dim), "mlp")]
-    specs.append(ParamSpec("ln_f.weight", (dim,), "norm"))
-    return specs
+        shapes.update({pre + "ln_1.weight": (dim,), pre + "attn.c_attn.weight": (3 * dim, dim),
+                       pre + "attn.c_proj.weight": (dim, dim), pre + "ln_2.weight": (dim,),
+                       pre + "mlp.c_fc.weight": (4 * dim, dim), pre + "mlp.c_proj.weight": (dim, 4 * dim)})
+    shapes["ln_f.weight"] = (dim,)
+    return _MetaParameters(shapes)
 
 
-def _mars_ratio(specs: list[ParamSpec], per_element: int) -> tuple[float, int, int]:
+def _mars_ratio(model: nn.Module, per_element: int) -> tuple[float, int, int]:
     mars = adamw = 0
-    for spec in specs:
-        numel = math.prod(spec.shape)
-        mars += (per_element if route(spec, "all_2d") else 2) * numel
+    for shape, routed_to_mars in mars_routed_shapes(model):
+        numel = math.prod(shape)
+        mars += (per_element if routed_to_mars else 2) * numel
         adamw += 2 * numel
     return mars / adamw, mars, adamw
 
 
 def mars_cells() -> list[Cell]:
     cells = []
-    models = {"gpt2-small (124M, MARS repo)": gpt2_small_specs()}
-    from .models import llama_param_specs
-
-    models["llama-1b"] = llama_param_specs(LLAMA_CONFIGS["llama-1b"])
+    models = {"gpt2-small (124M, MARS repo)": gpt2_small(), "llama-1b": meta_model(LLAMA_CONFIGS["llama-1b"])}
     for (variant, impl), paper in MARS_RATIOS.items():
-        for model, specs in models.items():
-            ratio, mars, adamw = _mars_ratio(specs, MARS_PER_ELEMENT[variant][impl])
+        for model, module in models.items():
+            ratio, mars, adamw = _mars_ratio(module, MARS_PER_ELEMENT[variant][impl])
             reason = f"{variant} ({impl}) state / AdamW state = {mars:,} / {adamw:,} = {ratio:.5f}"
-            cells.append(compare_cell("MARS state relative to AdamW (mars.md §3)", model, f"{variant} ({impl})", paper,
+            cells.append(compare_cell("MARS state relative to AdamW (docs/methods.md §2.4)", model, f"{variant} ({impl})", paper,
                                       {"ratio": ratio}, {"mars_elements": mars, "adamw_elements": adamw}, reason,
                                       precision=0.1))
     # the toolkit's registered MARS-AdamW (formulas of the implementation), official routing
     from .formulas import PAPER_KINDS, param_memory
 
     for estimator, paper in (("approx", 1.5), ("exact", 2.0)):
-        for model, specs in models.items():
+        for model, module in models.items():
             mars = adamw = 0
-            for spec in specs:
-                fm = param_memory("mars_adamw", spec.shape, {"optimize_1d": False, "estimator": estimator})
-                mars += fm.elements(PAPER_KINDS)
-                adamw += 2 * math.prod(spec.shape)
+            for group in table_groups("mars_adamw", module, None, method_options={"estimator": estimator}):
+                options = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+                for p in group["params"]:
+                    mars += param_memory("mars_adamw", tuple(p.shape), options).elements(PAPER_KINDS)
+                    adamw += 2 * p.numel()
             ratio = mars / adamw
             reason = (f"toolkit mars_adamw ({estimator}) / AdamW = {mars:,} / {adamw:,} = {ratio:.5f}"
                       + ("; the toolkit's exact estimator keeps x_(t-1) (one buffer), the minimal faithful form of "
-                         "mars.md §3, where the official code keeps two gradients (4 per element)" if estimator == "exact"
+                         "docs/methods.md §2.4, where the official code keeps two gradients (4 per element)" if estimator == "exact"
                          else ""))
-            cells.append(compare_cell("MARS state relative to AdamW (mars.md §3)", model,
+            cells.append(compare_cell("MARS state relative to AdamW (docs/methods.md §2.4)", model,
                                       f"mars_adamw {estimator} (toolkit)", paper, {"ratio": ratio},
                                       {"mars_elements": mars, "adamw_elements": adamw}, reason, precision=0.1))
     return cells

@@ -10,9 +10,9 @@ from typing import Any
 import sympy
 
 from .formulas import FORMULAS
-from .models import GALORE_RANKS, LLAMA_CONFIGS, PAPER_ROUTING
+from .models import GALORE_RANKS, LLAMA_CONFIGS, model_name, resolve_model
 from .paper_tables import all_comparisons
-from .totals import GIB, MARS_PER_ELEMENT, mars_totals, model_totals, resolve_model
+from .totals import GIB, MARS_PER_ELEMENT, mars_totals, model_totals
 
 __all__ = ["algorithms_with_totals", "totals_rows", "format_table", "write_results", "DTYPE_BYTES"]
 
@@ -20,10 +20,10 @@ DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4, "fp64": 8}
 
 
 def algorithms_with_totals() -> list[str]:
-    """Registered algorithms (with a formula and a paper routing), in registry order."""
+    """Registered algorithms with a memory formula, in name order (every class declares its routing)."""
     import algorithms
 
-    return [name for name in sorted(algorithms.REGISTRY) if name in FORMULAS and name in PAPER_ROUTING]
+    return [name for name in sorted(algorithms.REGISTRY) if name in FORMULAS]
 
 
 def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int = 2) -> list[dict[str, Any]]:
@@ -47,7 +47,7 @@ def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int =
         for impl in ("official", "minimal"):
             t = mars_totals(variant, cfg, impl)
             row = t.as_dict(bytes_per_element)
-            row.update(kind="spec: the official code's counts (mars.md §3)", routing="all_2d",
+            row.update(kind="the official code's counts (docs/methods.md §2.4)", routing="all_2d",
                        algorithm=f"{variant} [{impl}]", ratio_to_adam_with_projectors=t.state_bytes(bytes_per_element) / base,
                        ratio_to_adam_without_projectors=t.state_bytes(bytes_per_element) / base)
             rows.append(row)
@@ -56,7 +56,7 @@ def totals_rows(model: str, *, rank: int | None = None, bytes_per_element: int =
 
 def format_table(rows: list[dict[str, Any]], model: str, bytes_per_element: int) -> str:
     cfg = resolve_model(model)
-    head = (f"{cfg.name}: h={cfg.hidden} f={cfg.intermediate} L={cfg.layers} V={cfg.vocab}, "
+    head = (f"{model_name(cfg)}: h={cfg.dim} f={cfg.ffn} L={cfg.layers} V={cfg.vocab}, "
             f"P = {rows[0]['parameters']:,} parameters; states at {bytes_per_element} B/element; "
             f"rank {rows[0]['rank']} (GaLore Table 2) unless noted")
     cols = ("algorithm", "routing", "states", "projectors", "EF", "GiB w/o P", "GiB with P", "× Adam", "transient")
@@ -74,7 +74,7 @@ def format_table(rows: list[dict[str, Any]], model: str, bytes_per_element: int)
               "projectors + EF; × Adam = (states + projectors + EF) / Adam's; transient: peak of documented temporaries in one "
               "step (elements): the largest per-parameter peak, plus every parameter's c_t where MARS's global-norm clip "
               "holds them all at once. Step counters and generator states are bookkeeping and excluded. "
-              "Rows marked [official]/[minimal] are mars.md §3's counts for the authors' MARS code and a minimal "
+              "Rows marked [official]/[minimal] are the per-element counts (docs/methods.md §2.4) for the authors' MARS code and a minimal "
               "implementation; the registered mars_* rows are this toolkit's."]
     return "\n".join(lines)
 
@@ -91,7 +91,8 @@ def write_results(out_dir: str | Path, *, bytes_per_element: int = 2) -> list[Pa
     out.mkdir(parents=True, exist_ok=True)
     totals = {
         "description": "Optimizer-state totals from the sympy formulas of verify/memory/formulas.py, per LLaMA "
-                       "config (memory.md §2) and algorithm, routed as each paper did (verify/memory/models.py).",
+                       "config (docs/memory.md §2) and algorithm, routed as each paper did (the Routing declared on each optimizer class, "
+                       "through algorithms.grouping.paper_param_groups on the model built on the meta device).",
         "bytes_per_element": bytes_per_element,
         "ranks": GALORE_RANKS,
         "provenance": _provenance(),

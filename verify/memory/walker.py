@@ -38,10 +38,6 @@ class Leaf:
     storage_nbytes: int  # bytes of the storage the tensor keeps alive (0 for numbers)
     storage_key: tuple[str, int] | None  # (device, data_ptr) for de-duplication; None for numbers/empty
 
-    @property
-    def is_view_of_larger_storage(self) -> bool:
-        return self.kind == "tensor" and self.storage_nbytes > self.nbytes
-
 
 @dataclass
 class ParamState:
@@ -83,14 +79,6 @@ class StateReport:
 
     def by_param(self) -> dict[int, ParamState]:
         return {ps.index: ps for ps in self.params}
-
-    def totals_by_key(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = defaultdict(lambda: {"elements": 0, "bytes": 0})
-        for ps in self.params:
-            for leaf in ps.leaves:
-                out[leaf.path]["elements"] += leaf.numel if leaf.kind == "tensor" else 0
-                out[leaf.path]["bytes"] += leaf.nbytes
-        return dict(out)
 
 
 def _leaves(value: Any, path: str) -> Iterator[Leaf]:

@@ -42,7 +42,7 @@ from typing import Sequence
 
 import torch
 
-from algorithms._base import param_seed
+from algorithms import param_seed
 
 from .errors import OracleInputError
 from .problem import numel

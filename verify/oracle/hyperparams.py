@@ -12,7 +12,6 @@ quantity differently.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -56,33 +55,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _variant_tables(cls: type) -> list[dict[str, dict[str, Any]]]:
-    """The ``{variant: {key: default}}`` tables of a reference class (class attribute or module globals)."""
-    tables = []
-    for klass in cls.__mro__:
-        table = klass.__dict__.get("VARIANT_DEFAULTS")
-        if isinstance(table, dict) and table:
-            tables.append(table)
-        module = sys.modules.get(klass.__module__)
-        for name, value in vars(module).items() if module else ():
-            if name.endswith("VARIANT_DEFAULTS") and isinstance(value, dict) and value:
-                tables.append(value)
-    return tables
-
-
 def _resolve_variant_defaults(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the ``None`` arguments a reference optimizer resolves from its variant filled in
+    (:meth:`algorithms.ReferenceOptimizer.variant_default`); other classes are returned as given."""
     variant = values.get("variant")
-    if variant is None:
+    default = getattr(cls, "variant_default", None)
+    if variant is None or default is None:
         return values
-    out = dict(values)
-    for key, value in values.items():
-        if value is not None:
-            continue
-        for table in _variant_tables(cls):
-            if isinstance(table.get(variant), dict) and key in table[variant]:
-                out[key] = table[variant][key]
-                break
-    return out
+    return {key: default(variant, key, value) for key, value in values.items()}
 
 
 def effective_hyperparameters(

@@ -15,7 +15,8 @@ Pieces:
   (verified / background / reconstructed). Exponents come from the sympy bound.
 * :mod:`~verify.rates.spec` — a *cell* (algorithm, problem, noise, schedule, horizons, seeds, metrics)
   and a *check* (a claim on cells, tied to a theorem, naming the planted bug it must fail).
-* :mod:`~verify.rates.cells` — the experiments of theory.md on a quick and a full grid.
+* :mod:`~verify.rates.cells` — the grids, the cell/check builder with the experiment templates, and the
+  collector of the rate entries each method family declares in :mod:`verify.methods`.
 * :mod:`~verify.rates.problems` — problem and noise builders over :mod:`synthetic` (plain-data names).
 * :mod:`~verify.rates.execute` — runs a cell with :func:`synthetic.run` (anytime or one run per horizon).
 * :mod:`~verify.rates.store` — one JSON row per cell (settings, seeds, values, versions, git commit);
@@ -29,8 +30,9 @@ Pieces:
 * :mod:`~verify.rates.sweep`, :mod:`~verify.rates.report`, :mod:`~verify.rates.figures`,
   :mod:`~verify.rates.progress` — orchestration (parallel workers), tables, figures, progress bar.
 
-Adding a rate check: declare the theorem in :data:`~verify.rates.theorems.THEOREMS` (if new), add the
-cell(s) and the check in a family function of :mod:`~verify.rates.cells` with ``mutant=`` naming a bug
-of :mod:`~verify.rates.mutants` that the check must FAIL; ``tests/verify/test_rates_mutants.py``
+Adding a rate check: in the method's module of :mod:`verify.methods`, declare the theorem
+(:func:`~verify.rates.theorems.declare`, if new), a rate entry (:func:`~verify.rates.cells.rate_entry`:
+a figure and a position) that adds the cell(s) and the check with ``mutants=`` naming a bug the check
+must FAIL, and that bug (:func:`~verify.rates.mutants.declare`); ``tests/verify/test_rates_mutants.py``
 enforces that every check names an existing mutant of its algorithm.
 """

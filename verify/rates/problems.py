@@ -21,11 +21,11 @@ E exp(ξ²/σ²) ≤ e, the cheapest draw) unless stated, and ``level`` is the *
 
 ``none``        exact gradients.
 ``isotropic``   :math:`s_i = \text{level}/\sqrt{\dim}` on every coordinate.
-``sparse``      :math:`s_i = \text{level}` on :math:`\lceil d^\beta\rceil` coordinates (theory.md E3:
+``sparse``      :math:`s_i = \text{level}` on :math:`\lceil d^\beta\rceil` coordinates (docs/problems.md §5, E3:
                 σ_i = 1 on a random set), :func:`synthetic.sparse_scale`.
 ``rows``        a matrix parameter: :math:`s_{ij} = \text{level}/\sqrt{\text{rows}\cdot n}` on its first
                 ``rows`` rows, 0 elsewhere (the noise sits in a low-dimensional row space; an SVD of
-                the noisy gradient then selects the noise's rows, theory.md §6 (iii)).
+                the noisy gradient then selects the noise's rows, docs/methods.md §4.3).
 ``student_t``   heavy-tailed :math:`t_3` noise with per-coordinate standard deviation
                 :math:`\text{level}/\sqrt{\dim}`: **not sub-gaussian**; used only as the planted
                 violation of a check's premise.

@@ -47,7 +47,7 @@ import numpy as np
 
 from .spec import Cell
 
-__all__ = ["ResultStore", "provenance", "row_values"]
+__all__ = ["dirty_refusal", "ResultStore", "provenance", "row_values"]
 
 
 @lru_cache(maxsize=1)
@@ -92,6 +92,23 @@ def _versions() -> dict[str, str]:
         except ImportError:  # pragma: no cover - all are dependencies
             out[name] = "missing"
     return out
+
+
+def dirty_refusal(*, computing: bool, stored: dict[str, dict[str, Any]]) -> str | None:
+    """Why a sweep must not go on without ``--allow-dirty``, or ``None``: it would compute rows from code that
+    differs from its commit (``computing``), or would judge rows that were (``stored``). Such rows say what a
+    tree nobody can check out again computed; a tree whose cleanliness is unknown (no checkout) is allowed."""
+    reasons = []
+    state = _git_state() if computing else {}
+    if state.get("git_dirty"):
+        paths = state.get("git_dirty_paths") or []
+        reasons.append(f"the code differs from commit {str(state['git_commit'])[:12]} ({', '.join(paths[:5])}"
+                       f"{', …' if len(paths) > 5 else ''})")
+    dirty = sorted(key for key, row in stored.items() if row.get("provenance", {}).get("git_dirty") is True)
+    if dirty:
+        reasons.append(f"{len(dirty)} stored row(s) were computed from a dirty tree ({', '.join(dirty[:5])}"
+                       f"{', …' if len(dirty) > 5 else ''})")
+    return "; ".join(reasons) or None
 
 
 def provenance() -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """``verify report``: every paper's claims, their numbers and verdicts, in one Markdown file and one page.
 
-The report is built from the saved results only: it runs every claim of :mod:`paper_checks` (each
-claim reads a file under ``results/``; none reruns an engine), groups them by paper and kind, and
-writes
+The report is built from the saved results only: it runs every claim of the package the command passes
+(:mod:`paper_checks`; each claim reads a file under ``results/``, none reruns an engine), groups them by
+paper and kind, and writes
 
 * ``report.md``: the summary table (paper × verdict counts), one section per paper with its claims,
   numbers, verdicts, reasons and figures (linked), the provenance legend and where the results came
@@ -31,9 +31,8 @@ def rendered(report: Report) -> dict[str, str]:
     return {"report.md": render_markdown(report), "report.html": render_html(report)}
 
 
-def write_report(out_dir: str | Path, report: Report | None = None) -> list[Path]:
-    """Build the report (unless given) and write ``report.md`` and ``report.html`` into ``out_dir``."""
-    report = build_report() if report is None else report
+def write_report(out_dir: str | Path, report: Report) -> list[Path]:
+    """Write ``report.md`` and ``report.html`` of ``report`` (:func:`build_report`) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -44,9 +43,8 @@ def write_report(out_dir: str | Path, report: Report | None = None) -> list[Path
     return paths
 
 
-def stale_files(out_dir: str | Path, report: Report | None = None) -> list[str]:
-    """The report files in ``out_dir`` that differ from a fresh rendering (missing files included)."""
-    report = build_report() if report is None else report
+def stale_files(out_dir: str | Path, report: Report) -> list[str]:
+    """The report files in ``out_dir`` that differ from a fresh rendering of ``report`` (missing files included)."""
     stale = []
     for name, text in rendered(report).items():
         path = Path(out_dir) / name

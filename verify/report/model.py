@@ -7,16 +7,14 @@ import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterable
 
 from verify.claims import KINDS, load_claims, run_claim
 from verify.verdicts import ASSERTED_VERDICTS, REPORTED_VERDICTS, count_verdicts
 
-__all__ = ["PAPER_MODULES", "KIND_TITLES", "Section", "Source", "Report", "build_report", "verdict_counts",
-           "COUNT_COLUMNS"]
+__all__ = ["KIND_TITLES", "Section", "Source", "Report", "build_report", "verdict_counts", "COUNT_COLUMNS"]
 
-#: the paper modules of :mod:`paper_checks`, in the report's order
-PAPER_MODULES = ("ldadam", "sn_sm", "mars", "adarankgrad", "galore", "fira", "baselines")
 #: the claims of paper_checks/gpu_lm about the toolkit itself
 TOOLKIT = "optverify"
 TOOLKIT_INTRO = ("The toolkit's own claims that the GPU runs measure directly (paper_checks/gpu_lm): every "
@@ -101,13 +99,12 @@ def _kind_order(row: dict[str, Any]) -> tuple[int, str]:
     return (KINDS.index(row["kind"]) if row["kind"] in KINDS else len(KINDS), row["key"])
 
 
-def build_report(quick: bool = True) -> Report:
-    """Run every claim of :mod:`paper_checks` on the saved results and group the verdicts by paper."""
-    import paper_checks
-    from paper_checks import _results
-
-    modules = [importlib.import_module(f"paper_checks.{name}") for name in PAPER_MODULES]
-    claims = load_claims(paper_checks)
+def build_report(package: ModuleType, quick: bool = True) -> Report:
+    """Run every claim of ``package`` (the command passes :mod:`paper_checks`) on the saved results and group
+    the verdicts by paper. The package names its paper modules in report order (``PAPER_MODULES``) and the
+    results folder its claims read (``results_root()``)."""
+    modules = [importlib.import_module(f"{package.__name__}.{name}") for name in package.PAPER_MODULES]
+    claims = load_claims(package)
     rows = []
     for c in claims:
         row = run_claim(c, quick=quick)
@@ -122,7 +119,7 @@ def build_report(quick: bool = True) -> Report:
         own = sorted((r for r in rows if r["paper"] == paper), key=_kind_order)
         if own:
             sections.append(Section(paper, _anchor(paper), intros.get(paper, ""), own))
-    root = Path(_results.RESULTS)
+    root = Path(package.results_root())
     return Report(sections, collect_sources(root, "quick" if quick else "full"), root, "quick" if quick else "full")
 
 

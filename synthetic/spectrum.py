@@ -1,4 +1,4 @@
-r"""Spectrum tools for gradient-rank measurements (rank-decay.md, "Definitions" and §4).
+r"""Spectrum tools for gradient-rank measurements (docs/rank.md §1 and §4).
 
 For a matrix :math:`X \in \mathbb{R}^{m \times n}` with singular values
 :math:`\sigma_1 \ge \sigma_2 \ge \dots \ge \sigma_k \ge 0` (:math:`k = \min(m, n)`) and energy
@@ -34,7 +34,7 @@ Shapes that are not 2-D (:func:`as_matrix`): an N-D tensor (N ≥ 3, e.g. a conv
 the matrix ``shape[0] × prod(shape[1:])``, the usual fan-out × fan-in rule; 0-D and 1-D tensors have
 no matrix rank and are skipped by :func:`layer_spectra`.
 
-**Float floor (rank-decay.md §4, trap 1).** Once a gradient's norm reaches the round-off level of
+**Float floor (docs/rank.md §4).** Once a gradient's norm reaches the round-off level of
 the computation that produced it, its spectrum is noise and the stable rank jumps back up. The rule
 used here: stop measuring at the first step with
 :math:`\|G_t\|_F < \text{factor} \cdot \texttt{eps(dtype)} \cdot \|G_0\|_F`, factor :math:`10^3`
@@ -49,7 +49,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from algorithms._validation import check_int, check_positive, check_real
+from algorithms.validation import check_int, check_positive, check_real
 
 __all__ = [
     "FLOOR_FACTOR",
@@ -68,7 +68,7 @@ __all__ = [
     "layer_spectra",
 ]
 
-#: the float-floor factor of rank-decay.md §4 trap 1 (stop when ‖G_t‖_F < 1e3·eps·‖G_0‖_F)
+#: the float-floor factor of docs/rank.md §4 (stop when ‖G_t‖_F < 1e3·eps·‖G_0‖_F)
 FLOOR_FACTOR = 1e3
 
 
@@ -166,7 +166,7 @@ def rank_one_residual(sigma: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_stable_rank(m: int, n: int) -> float:
-    r"""The noise level of rank-decay.md §4 trap 2: :math:`mn / (\sqrt m + \sqrt n)^2`, the stable rank
+    r"""The noise level of docs/rank.md §3: :math:`mn / (\sqrt m + \sqrt n)^2`, the stable rank
     of an i.i.d. Gaussian ``m × n`` matrix to leading order (:math:`E\|Z\|_F^2 = mn`, and
     :math:`\|Z\|_2 \to \sqrt m + \sqrt n`, Bai–Yin/Geman) [D]. Finite matrices sit a little above it
     (their top singular value is a little below the edge on average)."""

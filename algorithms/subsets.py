@@ -1,4 +1,4 @@
-r"""Subset partitions for the Subset-Norm (SN) step size (arXiv 2411.07120; sn-sm.md §1.3).
+r"""Subset partitions for the Subset-Norm (SN) step size (arXiv 2411.07120; the authors' rules: docs/methods.md §1.2).
 
 A partition :math:`[d] = \Psi_1 \cup \dots \cup \Psi_c` groups the coordinates of one parameter into
 ``c`` subsets of ``k`` coordinates; SN keeps one accumulator per subset, fed with the **sum** of squares
@@ -19,7 +19,7 @@ Subset rules (``subset_size=``)
     else one per **column** (state ``1 × n``): slices along the smaller dimension, so
     ``k = min(m, n)`` and there are ``max(m, n)`` accumulators. Shapes that are not 2-D (ours; the
     code only applies it to ``nn.Linear`` weights): 0-D and 1-D tensors are coordinate-wise
-    (``k = 1``, as for an ``n × 1`` matrix, sn-sm.md §6); an N-D tensor (N ≥ 3) is viewed as the
+    (``k = 1``, as for an ``n × 1`` matrix, docs/methods.md §1.6); an N-D tensor (N ≥ 3) is viewed as the
     matrix ``shape[0] × prod(shape[1:])`` (the usual conv-kernel rule).
 positive int ``s``
     authors' code [C]: flatten row-major, contiguous chunks of ``k`` = the largest divisor of
@@ -27,7 +27,7 @@ positive int ``s``
     ``s ≤ numel`` instead). State ``(numel/k) × 1``.
 negative int ``−s``
     authors' code [C]: as above with the target ``⌊√numel / s⌋`` (the code's default is −2). A
-    target below 1 (``numel < s²``) is clamped to 1 here; the code divides by zero (sn-sm.md §7,
+    target below 1 (``numel < s²``) is clamped to 1 here; the code divides by zero (docs/methods.md §1.7,
     quirk 10).
 ``"coordinate"``
     ``k = 1`` with the accumulator in the parameter's own shape (AdaGrad-Coordinate).
@@ -36,7 +36,7 @@ negative int ``−s``
 
 Fallback policy (``subset_fallback=``)
 --------------------------------------
-For an integer rule the divisor search can silently degrade to ``k = 1`` (sn-sm.md pitfall "prime
+For an integer rule the divisor search can silently degrade to ``k = 1`` (docs/methods.md §1.2: a "prime
 numel": a prime ``numel`` has no divisor in ``[2, target]``, so SN becomes coordinate-wise with an
 Adam-sized state), and a negative rule can ask for a target below 1. We call both a **fallback**
 (the chosen ``k`` is 1 while the rule asked for more, or the target had to be clamped up to 1) and
@@ -64,10 +64,14 @@ from functools import lru_cache
 
 import torch
 
-from ._validation import check_choice
+from .validation import check_choice
 from .distributed import is_dtensor
+from .grouping import Routing
 
 __all__ = [
+    "PAPER",
+    "ROUTING_SOURCE",
+    "SN_ROUTING",
     "SUBSET_RULES",
     "SUBSET_FALLBACKS",
     "SubsetLayout",
@@ -82,6 +86,15 @@ __all__ = [
     "apply_fallback_policy",
     "param_layout",
 ]
+
+#: the SN-SM paper (every Subset-Norm / Subspace-Momentum optimizer cites it)
+PAPER = "Nguyen & Nguyen, arXiv 2411.07120 (ICML 2025, PMLR 267:46116)"
+#: the LLaMA routing of the SN-SM experiments (the authors' ``get_optimizer.py``): every ``nn.Linear`` weight,
+#: ``lm_head`` included, in the method's group; the embedding and the norms in the dense group
+ROUTING_SOURCE = "SN-SM LLaMA experiments: every nn.Linear weight (lm_head included) SN(+SM); the rest dense"
+#: Subset-Norm alone (AdamSN, RMSPropSN, AdaGrad-SN): heuristic subsets on the linear weights, coordinate-wise elsewhere
+SN_ROUTING = Routing("all_linear", method={"subset_size": "heuristics"}, dense={"subset_size": "coordinate"},
+                     source=ROUTING_SOURCE)
 
 SUBSET_RULES = ("heuristics", "coordinate", "norm")
 SUBSET_FALLBACKS = ("warn", "raise", "allow")

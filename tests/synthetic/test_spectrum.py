@@ -1,4 +1,4 @@
-"""verify/spectrum.py against the definitions (rank-decay.md, "Definitions"), in float64."""
+"""synthetic/spectrum.py against the definitions (docs/rank.md §1), in float64."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from verify import spectrum as sp
+from synthetic import spectrum as sp
 
 
 def matrix_with_spectrum(sigma, m, n, seed=0, batch=()):
@@ -199,7 +199,7 @@ def test_steps_before_floor_stops_at_nan():
 
 def test_gaussian_stable_rank_level():
     assert sp.gaussian_stable_rank(32, 48) == pytest.approx(32 * 48 / (math.sqrt(32) + math.sqrt(48)) ** 2)
-    assert sp.gaussian_stable_rank(32, 48) == pytest.approx(9.70, abs=0.01)  # rank-decay.md §4 trap 2
+    assert sp.gaussian_stable_rank(32, 48) == pytest.approx(9.70, abs=0.01)  # docs/rank.md §3
     g = torch.Generator().manual_seed(8)
     Z = torch.randn(400, 32, 48, generator=g, dtype=torch.float64)
     mean_sr = float(sp.stable_rank(sp.singular_values(Z)).mean())

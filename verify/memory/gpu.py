@@ -1,11 +1,11 @@
 """Transient and peak optimizer memory on the GPU, per algorithm, on the LLaMA-60M-shaped model.
 
-    OUT=/some/dir python -m paper_checks.gpu_memory                      # every algorithm, CUDA
-    python -m paper_checks.gpu_memory --tiny --device cpu --out /tmp/x   # plumbing check (no CUDA stats)
+    OUT=/some/dir python -m verify.memory.gpu                      # every algorithm, CUDA
+    python -m verify.memory.gpu --tiny --device cpu --out /tmp/x   # plumbing check (no CUDA stats)
 
-For each registered algorithm with a paper routing (verify/memory/models.py ``PAPER_ROUTING``) the
-script builds :class:`paper_checks.gpu_lm.model.Llama` (GaLore's 60M shape, byte vocabulary 256,
-fp32 weights), routes the parameters as the paper did (:mod:`algorithms.grouping`), and runs
+For each registered algorithm with a memory formula the script builds :class:`synthetic.llama.Llama`
+(GaLore's 60M shape, byte vocabulary 256, fp32 weights), routes the parameters as the memory tables do
+(:func:`verify.memory.models.table_groups`: the paper's routing declared on the optimizer class), and runs
 ``--steps`` training steps on random tokens. Around every ``optimizer.step()`` it records
 
 * ``before``: ``torch.cuda.memory_allocated()`` just before the step (weights + gradients + states);
@@ -42,10 +42,11 @@ from typing import Any
 import torch
 
 import algorithms
-from paper_checks.gpu_lm.model import Llama, LlamaConfig
-from verify.memory.formulas import group_transient, param_memory
+from synthetic.llama import Llama, LlamaConfig
+from algorithms.grouping import routing_of
+from verify.memory.formulas import FORMULAS, group_transient, param_memory
 from verify.memory.measure import compare_state, runtime_quantities
-from verify.memory.models import PAPER_ROUTING, routed_groups
+from verify.memory.models import table_groups
 from verify.memory.transient import AllocationTracker, state_tensors
 
 __all__ = ["TINY", "ALLOCATOR_BLOCK", "EXTRA", "CudaProbe", "predicted", "measure_algorithm", "main"]
@@ -114,10 +115,7 @@ def measure_algorithm(name: str, cfg: LlamaConfig, *, device: torch.device, step
     (no statistics) elsewhere."""
     torch.manual_seed(seed)
     model = Llama(cfg).to(device)
-    groups = routed_groups(name, model, rank=rank)
-    for g in groups:
-        if g.get("lowrank", True) is not False:  # the method's group (dense groups carry lowrank=False)
-            g.update(EXTRA.get(name, {}))
+    groups = table_groups(name, model, rank, method_options=EXTRA.get(name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opt = algorithms.make(name, groups, lr=1e-4)
@@ -159,7 +157,7 @@ def measure_algorithm(name: str, cfg: LlamaConfig, *, device: torch.device, step
     steady = [r for r in records if r["step"] > 1]
     out: dict[str, Any] = {
         "algorithm": name,
-        "routing": PAPER_ROUTING[name]["rule"],
+        "routing": routing_of(name).rule,
         "groups": [{"size": len(g["params"]), **{k: v for k, v in g.items() if k not in ("params", "param_names")}}
                    for g in opt.param_groups],
         "state_exact": cmp.exact,
@@ -192,7 +190,7 @@ def measure_algorithm(name: str, cfg: LlamaConfig, *, device: torch.device, step
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.environ.get("OUT"), help="output directory (default: $OUT)")
-    ap.add_argument("--algorithms", default=None, help="comma-separated registry names (default: all with a routing)")
+    ap.add_argument("--algorithms", default=None, help="comma-separated registry names (default: all with a formula)")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--rank", type=int, default=128)
@@ -204,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--out or $OUT is required")
     cfg = TINY if args.tiny else LlamaConfig()
     rank = min(args.rank, cfg.dim)
-    names = args.algorithms.split(",") if args.algorithms else [n for n in sorted(algorithms.REGISTRY) if n in PAPER_ROUTING]
-    unknown = [n for n in names if n not in algorithms.REGISTRY or n not in PAPER_ROUTING]
+    names = args.algorithms.split(",") if args.algorithms else [n for n in sorted(algorithms.REGISTRY) if n in FORMULAS]
+    unknown = [n for n in names if n not in algorithms.REGISTRY or n not in FORMULAS]
     if unknown:
-        raise SystemExit(f"--algorithms: no registered optimizer with a paper routing: {unknown}")
+        raise SystemExit(f"--algorithms: no registered optimizer with a memory formula: {unknown}")
     device = torch.device(args.device)
     results, errors = [], {}
     for name in names:
@@ -233,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "allocator_block_bytes": ALLOCATOR_BLOCK,
         "weights": "fp32, no autocast; random tokens; lr 1e-4",
+        "routing": "the paper routing declared on each optimizer class (algorithms.grouping.paper_param_groups)",
     }
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "gpu_memory.json")

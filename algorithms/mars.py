@@ -14,9 +14,12 @@ Every MARS method builds the same *scaled variance-reduced gradient* (Algorithm 
    &m_t = \beta_{1,t}\, m_{t-1} + (1-\beta_{1,t})\, \tilde c_t
    \end{aligned}
 
-and then differs only in the preconditioner :math:`H_t` applied to :math:`m_t`. This module writes
-the common parts once, as plain functions on tensors batched over leading independent-problem
-dimensions, plus the thin optimizer base class :class:`MarsOptimizerBase`.
+and then differs only in the preconditioner :math:`H_t` applied to :math:`m_t`. :func:`mars_step` is
+Algorithm 1 as a function on lists of tensors (batched over leading independent-problem dimensions),
+line for line: the correction, the clip, the moment, the preconditioned step (each method passes its
+:math:`H_t`: AdamW, Lion, Shampoo, or the identity). :class:`MarsOptimizerBase` keeps what is not in
+the box: the estimators of :math:`h_t` (and the closures and look-ahead gradients they need), the
+schedules, the routing to the AdamW fallback, and the state.
 
 Estimators (``estimator=``)
 ---------------------------
@@ -26,7 +29,7 @@ What :math:`h_t` is:
     :math:`h_t = g_{t-1} = \nabla f(x_{t-1}, \xi_{t-1})`, the previous step's gradient. The
     optimizer **copies** it into ``state["prev_grad"]``; it never keeps a reference to ``p.grad``
     (the authors' code does, so an in-place ``zero_grad(set_to_none=False)`` silently turns it into
-    AdamW on clipped gradients; mars.md §7). One extra buffer per parameter.
+    AdamW on clipped gradients; docs/methods.md §2.6). One extra buffer per parameter.
 ``"exact"`` (MARS-exact, Algorithm 1 as written)
     :math:`h_t = \nabla f(x_{t-1}, \xi_t)`: the gradient on the *current* sample at the previous
     iterate. ``step(closure)`` is required. The closure must recompute the loss and the gradients
@@ -113,8 +116,9 @@ import torch
 
 from ._base import ReferenceOptimizer, all_finite
 from .distributed import full_for
-from ._validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
+from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
 from .adam import adam_update
+from .grouping import Routing
 
 __all__ = [
     "VARIANTS",
@@ -137,6 +141,9 @@ __all__ = [
     "fallback_lr",
     "adamw_fallback_update",
     "remember_gradient",
+    "clip_corrections",
+    "StepHyper",
+    "mars_step",
     "MarsOptimizerBase",
 ]
 
@@ -226,6 +233,16 @@ def clip_globally(cs: list[torch.Tensor], threshold: float, batch_dims: int) -> 
     return [fired] * len(cs)
 
 
+def clip_corrections(cs: list[torch.Tensor], mode: str, threshold: float, batch_dims: int) -> list[torch.Tensor]:
+    """Clip the :math:`c_t` of ``cs`` in place under ``mode`` (``"tensor"``, ``"global"``, ``"none"``); returns
+    the per-problem masks of where clipping fired (empty for ``"none"``)."""
+    if mode == "none" or not cs:
+        return []
+    if mode == "tensor":
+        return clip_tensorwise(cs, threshold, batch_dims)
+    return clip_globally(cs, threshold, batch_dims)
+
+
 # ----------------------------------------------------------------------------- routing
 def problem_shape(p: torch.Tensor, group: dict[str, Any]) -> torch.Size:
     return p.shape[group["batch_dims"]:]
@@ -288,8 +305,8 @@ def _restore_global_rng(saved: tuple[torch.Tensor, list[torch.Tensor] | None]) -
         torch.cuda.set_rng_state_all(cuda)
 
 
-class _Hyper:
-    """This step's resolved (scheduled) hyperparameters for one parameter."""
+class StepHyper:
+    """This step's resolved (possibly scheduled) hyperparameters for one parameter: η_t, β_{1,t}, β_{2,t}, γ_t, t."""
 
     __slots__ = ("lr", "beta1", "beta2", "gamma", "step")
 
@@ -297,16 +314,61 @@ class _Hyper:
         self.lr, self.beta1, self.beta2, self.gamma, self.step = lr, beta1, beta2, gamma, step
 
 
+# ----------------------------------------------------------------------------- Algorithm 1
+def _count_clips(counts: list[torch.Tensor], fired: list[torch.Tensor]) -> None:
+    """Add the masks to the counters; the masks die here, before any update (the step's memory peak)."""
+    for count, mask in zip(counts, fired):
+        count.add_(mask.to(torch.int64))
+
+
+def mars_step(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    prev_point_grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    hypers: list[StepHyper],
+    *,
+    clip: str,
+    clip_threshold: float,
+    batch_dims: int,
+    precondition: Callable[[torch.Tensor, torch.Tensor, StepHyper], None],
+    clip_counts: list[torch.Tensor] | None = None,
+) -> None:
+    r"""One step of MARS (Algorithm 1) on the tensors ``params``, in place.
+
+    ``grads`` are :math:`g_t = \nabla f(x_t, \xi_t)`, ``prev_point_grads`` the estimator's :math:`h_t`
+    (:meth:`MarsOptimizerBase._previous_point_grad`), ``exp_avgs`` the first moments :math:`m_{t-1}`
+    (updated in place to :math:`m_t`). ``precondition(param, c_tilde, hyper)`` is the method's step with
+    its :math:`H_t` (line 7), reading :math:`m_t`: AdamW (Algorithm 2), Lion (Algorithm 3), Shampoo
+    (Algorithm 4) or :math:`H_t = I`. The tensors are clipped together (``clip="global"``) or one by one;
+    ``clip_counts`` (int64, one per tensor, the batch shape) count the problems where clipping fired.
+    """
+    # line 4: the scaled variance-reduced gradient c_t = g_t + γ_t β_{1,t}/(1 − β_{1,t}) (g_t − h_t)
+    cs = [variance_reduced_gradient(g, h, gamma=hp.gamma, beta1=hp.beta1)
+          for g, h, hp in zip(grads, prev_point_grads, hypers)]
+    # line 5: c̃_t = c_t / max(1, ‖c_t‖/τ)
+    _count_clips(clip_counts or [], clip_corrections(cs, clip, clip_threshold, batch_dims))
+    for param, c, m, hp in zip(params, cs, exp_avgs, hypers):
+        # line 6: m_t = β_{1,t} m_{t−1} + (1 − β_{1,t}) c̃_t
+        m.lerp_(c, 1 - hp.beta1)
+        # line 7: x_{t+1} = argmin_x η_t ⟨m_t, x⟩ + ½‖x − x_t‖²_{H_t}
+        precondition(param, c, hp)
+
+
 # ----------------------------------------------------------------------------- the optimizer base
 class MarsOptimizerBase(ReferenceOptimizer):
-    """Thin optimizer over the functions above; subclasses implement :meth:`_mars_buffers` and :meth:`_mars_update`.
+    """The optimizer around :func:`mars_step`: estimators (:math:`h_t`, the closures of the exact estimator,
+    the look-ahead gradients), schedules, routing to the AdamW fallback and state. Subclasses implement
+    :meth:`_mars_buffers` and :meth:`_precondition` (line 7 of Algorithm 1 with their :math:`H_t`).
 
     ``beta_fields`` lists the schedulable β's as ``(name, group key, index or None)``.
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
-    #: constructor arguments left as ``None`` resolve to these, per variant
-    VARIANT_DEFAULTS: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the authors' training code routes inside the optimizer: exactly-2-D tensors MARS (the embedding and
+    #: lm_head included), everything else the AdamW fallback (``optimize_1d=False``, ``routing="official"``)
+    paper_routing = Routing("single", method={"optimize_1d": False},
+                            source="MARS training code: 2-D tensors MARS, the rest AdamW, inside the optimizer")
     beta_fields: ClassVar[tuple[tuple[str, str, int | None], ...]] = (("beta1", "betas", 0), ("beta2", "betas", 1))
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
@@ -314,20 +376,15 @@ class MarsOptimizerBase(ReferenceOptimizer):
         super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
         self._uniform_setting("estimator")
 
-    @classmethod
-    def resolve_variant(cls, variant: str, **given: Any) -> dict[str, Any]:
-        """Fill every ``None`` in ``given`` from ``VARIANT_DEFAULTS[variant]``."""
-        check_choice("variant", variant, cls.variants)
-        table = cls.VARIANT_DEFAULTS[variant]
-        return {k: (table[k] if v is None and k in table else v) for k, v in given.items()}
-
     # ------------------------------------------------------------------ subclass hooks
     def _mars_buffers(self, p: torch.Tensor, group: dict[str, Any]) -> tuple[str, ...]:
         """State buffers (zeros like ``p``) the MARS rule needs for ``p``."""
         raise NotImplementedError
 
-    def _mars_update(self, p: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any], hp: _Hyper) -> None:
-        """Apply the method's rule given the clipped :math:`\\tilde c_t` (``state["step"]`` already incremented)."""
+    def _precondition(self, p: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+                      hp: StepHyper) -> None:
+        """The method's step with its :math:`H_t`, given :math:`m_t` (``state["exp_avg"]``, already updated) and the
+        clipped :math:`\\tilde c_t` (``state["step"]`` already incremented)."""
         raise NotImplementedError
 
     def _validate_specific(self, group: dict[str, Any]) -> None:
@@ -442,13 +499,13 @@ class MarsOptimizerBase(ReferenceOptimizer):
             )
         return check(f"{name} schedule at step {step}", schedule(step))
 
-    def _hyperparameters(self, position: int, group: dict[str, Any], step: int) -> _Hyper:
+    def _hyperparameters(self, position: int, group: dict[str, Any], step: int) -> StepHyper:
         betas: dict[str, float | None] = {"beta1": None, "beta2": None}
         for name, key, index in self.beta_fields:
             raw = group[key] if index is None else group[key][index]
             betas[name] = self._scheduled_value(position, name, raw, step, check_beta)
         gamma = self._scheduled_value(position, "gamma", group["gamma"], step, check_nonnegative)
-        return _Hyper(float(group["lr"]), betas["beta1"], betas["beta2"], gamma, step)
+        return StepHyper(float(group["lr"]), betas["beta1"], betas["beta2"], gamma, step)
 
     # ------------------------------------------------------------------ the step
     @torch.no_grad()
@@ -465,7 +522,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
             if closure is None:
                 raise TypeError(
                     "closure: estimator='exact' evaluates the gradient at x_t and x_{t-1} on the same minibatch "
-                    "and needs step(closure); see the algorithms._mars docstring"
+                    "and needs step(closure); see the algorithms.mars docstring"
                 )
             loss, previous_point, current = self._evaluate_at_two_points(closure)
         else:
@@ -484,7 +541,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
             self._step_mars_group(group, hyper, previous_point)
         return loss
 
-    def _resolve_group(self, position: int, group: dict[str, Any]) -> dict[torch.Tensor, _Hyper]:
+    def _resolve_group(self, position: int, group: dict[str, Any]) -> dict[torch.Tensor, StepHyper]:
         """This step's hyperparameters for every MARS-routed parameter of ``group`` that has a gradient."""
         hyper = {}
         for p in group["params"]:
@@ -587,7 +644,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 if p.grad is not None and uses_mars_rule(p, group):
                     self.state[p]["lookahead_grad"] = p.grad.detach().clone()
 
-    def _step_mars_group(self, group: dict[str, Any], hyper: dict[torch.Tensor, _Hyper], previous_point: dict | None) -> None:
+    def _step_mars_group(self, group: dict[str, Any], hyper: dict[torch.Tensor, StepHyper], previous_point: dict | None) -> None:
         streaming = self._streams_corrections(group)
         pending = []
         for p in group["params"]:
@@ -602,16 +659,14 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 self._ensure_buffers(p, state, ("exp_avg", "exp_avg_sq"))
                 adamw_fallback_update(p, grad, state, group)
                 continue
-            hp = hyper[p]
             self._ensure_buffers(p, state, self._mars_buffers(p, group))
             if "clip_count" not in state:
                 state["clip_count"] = full_for(p, p.shape[: group["batch_dims"]], 0, torch.int64)
-            h = self._previous_point_grad(p, grad, state, group, previous_point)
-            pending.append((p, grad, state, hp, variance_reduced_gradient(grad, h, gamma=hp.gamma, beta1=hp.beta1)))
+            pending.append((p, grad, state, hyper[p], self._previous_point_grad(p, grad, state, group, previous_point)))
             if streaming:
-                self._clip_and_update(group, pending)
+                self._apply_mars_step(group, pending)
                 pending.clear()
-        self._clip_and_update(group, pending)
+        self._apply_mars_step(group, pending)
 
     @staticmethod
     def _streams_corrections(group: dict[str, Any]) -> bool:
@@ -619,10 +674,17 @@ class MarsOptimizerBase(ReferenceOptimizer):
         is finished before the next :math:`c_t` exists, so one is alive at a time (verify/memory/formulas.py)."""
         return group["clip"] != "global"
 
-    def _clip_and_update(self, group: dict[str, Any], pending: list) -> None:
-        self._clip(group, pending)
-        for p, grad, state, hp, c in pending:
-            self._mars_update(p, c, state, group, hp)
+    def _apply_mars_step(self, group: dict[str, Any], pending: list) -> None:
+        if not pending:
+            return
+        params, grads, states, hypers, hs = (list(column) for column in zip(*pending))
+        mars_step(
+            params, grads, hs, [state["exp_avg"] for state in states], hypers, clip=group["clip"],
+            clip_threshold=float(group["clip_threshold"]), batch_dims=group["batch_dims"],
+            precondition=lambda p, c, hp: self._precondition(p, c, self.state[p], group, hp),
+            clip_counts=[state["clip_count"] for state in states],
+        )
+        for grad, state in zip(grads, states):
             self._after_update(grad, state, group)
 
     @staticmethod
@@ -657,16 +719,6 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 state["prev_grad"] = state.pop("lookahead_grad")
             else:
                 state.pop("prev_grad", None)
-
-    def _clip(self, group: dict[str, Any], pending: list) -> None:
-        mode = group["clip"]
-        if mode == "none" or not pending:
-            return
-        cs = [entry[4] for entry in pending]
-        clip = clip_tensorwise if mode == "tensor" else clip_globally
-        fired = clip(cs, float(group["clip_threshold"]), group["batch_dims"])
-        for (_, _, state, _, _), mask in zip(pending, fired):
-            state["clip_count"].add_(mask.to(torch.int64))
 
     # ------------------------------------------------------------------ diagnostics
     def clip_statistics(self) -> dict[str, float]:

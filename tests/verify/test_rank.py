@@ -1,4 +1,4 @@
-"""verify/rank_checks.py: the theory pieces against explicit computations, and every check passing on the
+"""verify/rank: the theory pieces against explicit computations, and every check passing on the
 real code and failing on a planted bug (a mutant)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import algorithms._projection as projection
+import algorithms.projection as projection
 from synthetic.noise import AdditiveNoise
 from synthetic.problems import MatrixQuadratic
-from verify import rank_checks as rc
+from verify import rank as rc
 from verify.cli import main
 
 RESULTS = Path(__file__).resolve().parents[2] / "results" / "rank"
@@ -75,24 +75,26 @@ def test_recording_oracle_sees_what_the_optimizer_sees():
 # ----------------------------------------------------------------------------- checks: real code passes
 @pytest.fixture(scope="module")
 def real_results():
-    return {name: fn(True) for name, fn in rc.CHECKS.items()}
+    return {name: spec.fn(True) for name, spec in rc.CHECKS.items()}
 
 
 @pytest.mark.parametrize("name", list(rc.CHECKS))
 def test_check_passes_on_real_code(real_results, name):
-    passed, detail, payload = real_results[name]
+    outcome = real_results[name]
+    passed, detail = outcome.outcome == "PASS", outcome.reason
+    payload = outcome.data
     assert passed, detail
     assert payload
 
 
 def test_lemma33_payload_is_informative(real_results):
-    _, _, p = real_results["lemma33"]
+    p = real_results["lemma33"].data
     assert p["bound_tested_steps"] >= rc.MIN_TESTED_STEPS and p["rate_fit_steps"] >= 10
     assert p["observed_late_rate"] <= p["theory"]["rho_squared"]
 
 
 def test_rank_one_limit_payload(real_results):
-    _, _, p = real_results["rank_one_limit"]
+    p = real_results["rank_one_limit"].data
     assert p["cases"]["N=1"]["limit_is_one"] and p["cases"]["N=1"]["v1_decomposable"]
     for N in (4, 16):
         case = p["cases"][f"N={N}"]
@@ -102,7 +104,8 @@ def test_rank_one_limit_payload(real_results):
 # ----------------------------------------------------------------------------- mutants
 def test_lemma33_fails_with_momentum():
     problem = rc.gapped_problem(16, 24, 1, gap=2.0, top=4.0)
-    passed, detail, _ = rc.check_lemma33(True, hyper={"lr": 1.0 / problem.L, "momentum": 0.5})
+    outcome = rc.check_lemma33(True, hyper={"lr": 1.0 / problem.L, "momentum": 0.5})
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
@@ -116,12 +119,14 @@ def test_lemma33_fails_with_an_optimistic_rate():
         th.rho = (1 - th.lr * th.lambda2) / (1 - th.lr * th.lambda1)
         return th
 
-    passed, detail, _ = rc.check_lemma33(True, theory_fn=wrong_gap)
+    outcome = rc.check_lemma33(True, theory_fn=wrong_gap)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
 def test_rank_one_limit_fails_with_row_major_unvec():
-    passed, detail, _ = rc.check_rank_one_limit(True, unvec_fn=lambda v, m, n: v.reshape(m, n))
+    outcome = rc.check_rank_one_limit(True, unvec_fn=lambda v, m, n: v.reshape(m, n))
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
@@ -130,17 +135,20 @@ def test_rank_one_limit_fails_with_a_wrong_step_size():
         return {"lr": 0.5 / problem.L}
 
     problem = MatrixQuadratic.random(16, 24, 1, eig_range=(1.0, 4.0), seed=0)
-    passed, detail, _ = rc.check_rank_one_limit(True, hyper=half_step(problem))
+    outcome = rc.check_rank_one_limit(True, hyper=half_step(problem))
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
 def test_noise_check_fails_without_noise():
-    passed, detail, _ = rc.check_noise_effect(True, noise_factory=lambda sigma: AdditiveNoise(0.0))
+    outcome = rc.check_noise_effect(True, noise_factory=lambda sigma: AdditiveNoise(0.0))
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
 def test_noise_check_fails_when_measuring_the_clean_gradient():
-    passed, detail, _ = rc.check_noise_effect(True, observed_from="clean")
+    outcome = rc.check_noise_effect(True, observed_from="clean")
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
@@ -153,12 +161,14 @@ def test_adarankgrad_check_fails_on_a_shifted_rank_rule(monkeypatch):
     import algorithms.adarankgrad as arg
 
     monkeypatch.setattr(arg, "energy_rank", one_more)
-    passed, detail, _ = rc.check_adarankgrad_trace(True)
+    outcome = rc.check_adarankgrad_trace(True)
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
 def test_adarankgrad_check_fails_on_a_different_threshold():
-    passed, detail, _ = rc.check_adarankgrad_trace(True, hyper={"rank_threshold": 0.9})
+    outcome = rc.check_adarankgrad_trace(True, hyper={"rank_threshold": 0.9})
+    passed, detail = outcome.outcome == "PASS", outcome.reason
     assert not passed, detail
 
 
@@ -168,7 +178,7 @@ def test_committed_results_and_figures(tmp_path):
     assert files == sorted(f"{name}.json" for name in rc.CHECKS)
     for path in RESULTS.glob("*.json"):
         record = json.loads(path.read_text())
-        assert record["passed"], record["detail"]
+        assert record["verdict"] == "PASS" and record["asserted"], record["reason"]
     written = rc.make_figures(RESULTS, tmp_path)
     assert sorted(p.name for p in written) == ["rank_adarankgrad.png", "rank_lemma33.png", "rank_limit.png",
                                                "rank_noise.png"]

@@ -1,4 +1,4 @@
-"""paper_checks/gpu_memory.py on CPU with a tiny model: plumbing, predictions, the bookkeeping of the
+"""verify/memory/gpu.py on CPU with a tiny model: plumbing, predictions, the bookkeeping of the
 CUDA statistics (through a fake probe), the JSON it writes. The CUDA run itself is done by the lead."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from paper_checks import gpu_memory as gm
+from verify.memory import gpu as gm
 from verify.memory.formulas import param_memory
 
 
@@ -67,10 +67,10 @@ def test_fake_probe_bookkeeping():
 
 def test_predictions_follow_the_formulas():
     model = gm.Llama(gm.TINY)
-    from verify.memory.models import routed_groups
+    from verify.memory.models import table_groups
     import algorithms
 
-    opt = algorithms.make("galore_adamw", routed_groups("galore_adamw", model, rank=8), lr=1e-4)
+    opt = algorithms.make("galore_adamw", table_groups("galore_adamw", model, 8), lr=1e-4)
     pred = gm.predicted(opt, "galore_adamw")
     want = rounded = 0
     for g in opt.param_groups:
@@ -90,3 +90,26 @@ def test_bad_arguments():
         gm.main(["--tiny", "--device", "cpu", "--out", "/tmp/unused", "--algorithms", "nope"])
     with pytest.raises(SystemExit, match="OUT"):
         gm.main(["--tiny", "--device", "cpu", "--out", ""])
+
+
+def test_committed_gpu_memory_groups_are_the_routing_declared_on_the_classes():
+    """results/memory/gpu_memory.json was measured before the routing moved onto the optimizer classes; its
+    meta says so, and its groups (sizes and the routing's options) must still be the ones the classes give."""
+    from pathlib import Path
+
+    from algorithms.grouping import routing_of
+    from synthetic.llama import Llama, LlamaConfig
+    from verify.memory.models import table_groups
+
+    data = json.loads((Path(__file__).resolve().parents[2] / "results" / "memory" / "gpu_memory.json").read_text())
+    assert "PAPER_ROUTING" in data["meta"]["routing_note"]
+    with torch.device("meta"):
+        model = Llama(LlamaConfig(**data["meta"]["config"]))
+    for row in data["results"]:
+        name = row["algorithm"]
+        groups = table_groups(name, model, data["meta"]["rank"], method_options=gm.EXTRA.get(name))
+        assert [g["size"] for g in row["groups"]] == [len(g["params"]) for g in groups], name
+        for recorded, group in zip(row["groups"], groups):
+            declared = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+            assert {k: recorded[k] for k in declared} == declared, name
+        assert routing_of(name).rule in (row["routing"], "single" if row["routing"] == "dense" else None), name

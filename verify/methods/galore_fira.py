@@ -1,22 +1,172 @@
-"""Checks in the default suite for GaLore (arXiv 2403.03507) and Fira (arXiv 2410.01623).
+"""GaLore (Zhao et al., arXiv 2403.03507) and Fira (Chen et al., arXiv 2410.01623): their verification
+in one place.
 
-Each check runs a reference optimizer in float64 against an oracle it must equal to round-off:
-torch.optim.AdamW / HF-style AdamW under an identity projector, Adam on the projected gradient under
-a fixed basis, GaLore when Fira's residual vanishes, and Fira written out step by step from
-Algorithm 1 (paper) and from the authors' code (official) by :func:`fira_transcription`.
-tests/verify/test_checks_galore_fira.py plants a bug for each check and shows that it fails.
+* memory: the basis and the two Adam moments of the projected gradient (``rμ + 2rM``), Fira's residual
+  norm, the SVD refresh's temporaries;
+* theorems: GoLore's result that SVD bases of noisy gradients stall (second-hand, reported);
+* rate entries: Fira by analogy on the ABC problem, GaLore and Fira with noise on two rows (the floor and
+  the residual that escapes it), GaLore at α = 0.25;
+* mutants: the rank ignored (full rank), Fira's residual dropped, GaLore's scale α applied twice;
+* identity checks (``verify check``, group ``galore_fira``): each runs a reference optimizer in float64
+  against an oracle it must equal to round-off: torch.optim.AdamW / HF-style AdamW under an identity
+  projector, Adam on the projected gradient under a fixed basis, GaLore when Fira's residual vanishes,
+  and Fira written out step by step from Algorithm 1 (paper) and from the authors' code (official) by
+  :func:`fira_transcription`; and GaLore's Theorem 3.8 (fixed P, Q, projected SGD on a quadratic contracts
+  R at 1 − ηκ, attained on the slowest mode) through the toolkit's projections.
+  tests/verify/test_checks_galore_fira.py plants a bug for each check and shows that it fails.
 """
 
 from __future__ import annotations
 
 import math
 
+import sympy
+import sympy as sp
 import torch
 
 import algorithms
+from algorithms import fira_adamw as _fira_module
 from verify.checks._common import relative_error
+from verify.memory.formulas import (B, Context, STEP, Term, adam_transients, dense_adam_terms, formula, m, n, r,
+                                    side_rule, subspace_adam_terms, svd_refresh)
+from verify.rates.cells import ISO1, UPPER_ONLY, Builder, rate_entry, sqrt_horizon
+from verify.rates.mutants import Mutant, declare as declare_mutants, patched
+from verify.rates.theorems import C, T, Theorem, SCHEDULES, assume, declare, nu
 from verify.suite import check
+from verify.verdicts import judged
 
+
+# ----------------------------------------------------------------------------- memory formulas
+#: variant-dependent choices (docs/methods.md §4.1)
+_GALORE_VARIANT = {"paper": {"square_side": "left", "rank_overflow": "raise"},
+                   "official": {"square_side": "right", "rank_overflow": "truncate"}}
+
+
+def _galore_layout(ctx: Context) -> tuple[str, int]:
+    mm, nn = ctx.problem
+    variant = ctx.get("variant")
+    square = ctx.group.get("square_side") or _GALORE_VARIANT[variant]["square_side"]
+    side = side_rule(mm, nn, ctx.get("proj_side"), square)
+    rank = int(ctx.get("rank"))
+    if rank > min(mm, nn) and _GALORE_VARIANT[variant]["rank_overflow"] == "raise":
+        raise ValueError(f"rank {rank} > min(m, n) = {min(mm, nn)} (variant 'paper' raises)")
+    return side, min(rank, mm, nn)
+
+
+def _galore_transients(ctx: Context, fira: bool) -> list[Term]:
+    """Ordinary step: R and N (subspace size) and the lifted update P N (full size); Fira adds the residual
+    S (full size) and its per-column factors. Refresh: the SVD (:func:`svd_refresh`)."""
+    side = _galore_layout(ctx)[0]
+    other, proj_dim = (n, m) if side == "left" else (m, n)
+    steady = [Term("subspace_temporaries", 2 * B * r * other, "param", "transient", "R = PᵀG, N"),
+              Term("lifted_update", B * m * n, "param", "transient", "P N")]
+    if fira:
+        steady += [Term("residual", B * m * n, "param", "transient", "S = G − P R, scaled, limited"),
+                   Term("scaling_factors", B * other, "param", "transient", "one factor per column of the subspace step")]
+    return steady + svd_refresh(ctx, proj_dim)
+
+
+@formula("galore_adamw", defaults={"rank": 128, "proj_side": "std", "variant": "paper"})
+def _galore(ctx: Context):
+    if not ctx.lowrank():
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §4.2: dense 2p")], adam_transients()
+    side, rank = _galore_layout(ctx)
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "GaLore Table 1 / docs/memory.md §1: rμ + 2rM")]
+    return "projected", terms, _galore_transients(ctx, fira=False)
+
+
+@formula("fira_adamw", defaults={"rank": 128, "proj_side": "std", "variant": "paper"})
+def _fira(ctx: Context):
+    if not ctx.lowrank():
+        return "dense", [STEP, *dense_adam_terms("docs/methods.md §5: dense 2p (HF-AdamW)")], adam_transients()
+    side, rank = _galore_layout(ctx)
+    terms = [STEP, *subspace_adam_terms(ctx, side, rank, "Fira Table 2: rμ + 2rM + 1"),
+             Term("residual_norm", B * sympy.Integer(1), "param", "scalar", "Fira Table 2: the scalar ‖S_{t−1}‖")]
+    return "projected", terms, _galore_transients(ctx, fira=True)
+
+
+# ----------------------------------------------------------------------------- theorems
+declare(
+    Theorem(
+        key="golore_floor",
+        title="GaLore with SVD of stochastic gradients need not reach stationarity",
+        algorithms=("galore_adamw", "fira_adamw", "adarankgrad"),
+        source="He et al., GoLore, arXiv 2410.11289 (via a summary; docs/methods.md §4.3)",
+        provenance="S",
+        assumptions=(assume("noisy gradients, small batch, subspace from the SVD of the stochastic gradient", "S"),),
+        quantity="min_sq_grad",
+        probability="expectation",
+        bound=C / sp.sqrt(T) + nu,
+        schedule=SCHEDULES["inverse_sqrt_horizon"],
+        notes="ν > 0: a σ- and batch-dependent floor (slope → 0). Random projections (GoLore) remove it.",
+    ),
+)
+
+
+# ----------------------------------------------------------------------------- rate entries
+@rate_entry("matrix_iso", 80)
+def fira_by_analogy(b: Builder) -> None:
+    b.matrix_analogy("fira_adamw", {"rank": 2, "scale": 1.0, "update_proj_gap": 200}, 0.5, "Fira r = 2")
+
+
+@rate_entry("matrix_rows", 10)
+def galore_and_fira_with_noise_on_two_rows(b: Builder) -> None:
+    """An SVD of the noisy gradient picks the noise's rows: GaLore's min ‖∇f‖² stalls (GoLore), Fira's residual
+    reaches the complement."""
+    window, fig = b.g.window_matrix, "matrix_rows"
+    cell = b.rows_cell("galore_adamw", {"rank": 2, "scale": 1.0, "update_proj_gap": 200}, 0.5, "GaLore r = 2")
+    b.check(key="galore_adamw/rows-floor", algorithm="galore_adamw", theorem="golore_floor", kind="slope", cells=(cell,),
+            metric="min_sq_grad", window=window, low=-0.25, figure=fig,
+            claim="SVD of noisy gradients: min_t ‖∇f‖² stalls (slope >= −1/4)", mutants=("galore_full_rank",),
+            one_sided="a floor claim: any slope flatter than −1/4 is a stall",
+            notes="reported with its window's stationarity: a floor that keeps steepening across the window is "
+                  "INCONCLUSIVE, not a floor")
+    cell = b.rows_cell("fira_adamw", {"rank": 2, "scale": 1.0, "update_proj_gap": 200}, 0.5, "Fira r = 2")
+    b.upper("fira_adamw/rows-slope", "fira_adamw", "no_theorem_sqrt_analogy", cell, window, figure=fig,
+            claim="noise on 2 rows: the residual reaches the complement (slope <= −1/2 + 0.05); the GoLore floor "
+                  "was the expectation", mutants=("fira_no_residual",), one_sided=UPPER_ONLY)
+
+
+@rate_entry("code_paths", 20)
+def galore_at_the_papers_alpha(b: Builder) -> None:
+    g, fig = b.g, "code_paths"
+    MQ = b.mq()
+    alpha = b.cell("galore_adamw/mq-alpha", "galore_adamw", {"rank": 2, "scale": 0.25, "update_proj_gap": 200}, MQ, ISO1,
+                   sqrt_horizon(2.0), seeds=g.seeds_matrix, figure=fig, label="GaLore r = 2, α = 0.25, η = 2/√T")
+    b.measured("galore_adamw/alpha-slope", "galore_adamw", "no_theorem_sqrt_analogy", alpha, g.window_matrix,
+               figure=fig, claim="GaLore with α = 0.25 (the paper's default), measured")
+
+
+# ----------------------------------------------------------------------------- mutants
+class GaloreFullRank(algorithms.REGISTRY["galore_adamw"]):
+    def _layout(self, p, group):
+        side, _ = super()._layout(p, {**group, "rank": 1})
+        m, n = p.shape[group["batch_dims"]:]
+        return side, min(int(m), int(n))
+
+
+class FiraNoResidual(algorithms.REGISTRY["fira_adamw"]):
+    def _projected_step(self, p, grad, R, state, group, side: str) -> None:
+        with patched(_fira_module, "fira_residual", lambda G, lifted_R, alpha, form: torch.zeros_like(G)):
+            super()._projected_step(p, grad, R, state, group, side)
+
+
+class GaloreScaleTwice(algorithms.REGISTRY["galore_adamw"]):
+    """GaLore's scale α applied twice (α² on the projected update; no claim sees it, ``verify rates --regression``
+    does, on the ``galore_adamw/mq-alpha`` cell)."""
+
+    def _projected_step(self, p, grad, R, state, group, side: str) -> None:
+        super()._projected_step(p, grad, R, state, {**group, "scale": group["scale"] ** 2}, side)
+
+
+declare_mutants(
+    Mutant("galore_full_rank", "galore_adamw", GaloreFullRank, "the rank argument is ignored (full dimension)"),
+    Mutant("fira_no_residual", "fira_adamw", FiraNoResidual, "the scaled residual is dropped"),
+    Mutant("galore_scale_twice", "galore_adamw", GaloreScaleTwice, "the scale α applied twice"),
+)
+
+
+# ----------------------------------------------------------------------------- identity checks (verify check)
 GROUP = "galore_fira"
 RTOL = 1e-12
 F64 = torch.float64
@@ -68,18 +218,18 @@ def _identity_projector_error(name: str, quick: bool) -> float:
 @check("galore_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
 def galore_identity_vs_adamw(quick: bool):
     err = _identity_projector_error("galore_adamw", quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("fira_adamw(P = I, α = 1) == AdamW: paper torch.optim.AdamW, official HF (float64)", GROUP)
 def fira_identity_vs_adamw(quick: bool):
     err = _identity_projector_error("fira_adamw", quick)
-    return err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)"
+    return judged(err <= RTOL, f"max rel err {err:.1e} (tall, wide, square)")
 
 
 @check("galore_adamw, fixed basis == Adam on PᵀG mapped back, α = 0.3 (float64)", GROUP)
 def galore_fixed_basis_vs_projected_adam(quick: bool):
-    from algorithms._galore import resolve_side
+    from algorithms.projection import projection_side
 
     worst, steps, alpha, lr = 0.0, 20 if quick else 100, 0.3, 1e-2
     for variant in ("paper", "official"):
@@ -91,7 +241,7 @@ def galore_fixed_basis_vs_projected_adam(quick: bool):
                                   variant=variant)
             _run(opt, w, grads[:1])
             U = opt.state[w]["basis"]
-            left = resolve_side(*shape, "std", opt.defaults["square_side"]) == "left"
+            left = projection_side(*shape, "std", square=opt.defaults["square_side"]) == "left"
             proj = (lambda G: U.mT @ G) if left else (lambda G: G @ U)
             x = torch.zeros_like(proj(grads[0])).requires_grad_()
             adam = algorithms.make("adam", [x], lr=lr, eps=opt.defaults["eps"],
@@ -101,24 +251,24 @@ def galore_fixed_basis_vs_projected_adam(quick: bool):
             X = _run(adam, x, [proj(G) for G in grads[1:]])
             lifted = alpha * (U @ X if left else X @ U.mT)
             worst = max(worst, relative_error(w.detach() - w0, lifted))
-    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (tall, wide, square)")
 
 
 @check("fira_adamw with gradients inside the subspace (zero residual) == galore_adamw, α = 0.3 (float64)", GROUP)
 def fira_zero_residual_vs_galore(quick: bool):
     worst, steps, r = 0.0, 20 if quick else 100, 2
-    for m, n in ((6, 10), (10, 6)):
+    for rows, cols in ((6, 10), (10, 6)):
         g = torch.Generator().manual_seed(5)
-        d, k = min(m, n), max(m, n)
+        d, k = min(rows, cols), max(rows, cols)
         A = torch.randn(d, r, generator=g, dtype=F64)
         grads = [A @ torch.randn(r, k, generator=g, dtype=F64) for _ in range(steps)]
-        grads = grads if m < n else [G.mT for G in grads]
-        w0 = torch.randn(m, n, generator=g, dtype=F64)
+        grads = grads if rows < cols else [G.mT for G in grads]
+        w0 = torch.randn(rows, cols, generator=g, dtype=F64)
         a, b = w0.clone().requires_grad_(), w0.clone().requires_grad_()
         kw = dict(lr=1e-2, rank=r, scale=0.3, update_proj_gap=3, weight_decay=0.1, variant="paper")
         worst = max(worst, relative_error(_run(algorithms.make("fira_adamw", [a], **kw), a, grads),
                                 _run(algorithms.make("galore_adamw", [b], **kw), b, grads)))
-    return worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (tall, wide)")
 
 
 # ----------------------------------------------------------------------------- Fira, written out
@@ -195,7 +345,7 @@ def fira_vs_transcription(quick: bool):
                 opt = algorithms.make("fira_adamw", [w], lr=1e-2, scale=0.4, rank=3, update_proj_gap=4,
                                       weight_decay=0.1, variant=variant, scaling=scaling)
                 worst = max(worst, relative_error(_run(opt, w, grads), expected))
-    return worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)"
+    return judged(worst <= RTOL, f"max rel err {worst:.1e} (2 variants × 2 scalings × tall, wide, square)")
 
 
 # ----------------------------------------------------------------------------- GaLore Theorem 3.8
@@ -206,7 +356,7 @@ def fixed_projection_contraction(m: int = 12, n: int = 9, r: int = 4, s: int = 3
     projected gradient contracts: :math:`\|R_{t+1}\|_F \le (1 - \eta\kappa)\|R_t\|_F` with
     :math:`\kappa = \lambda_{\min}(P^\top BP)\lambda_{\min}(Q^\top CQ)`, here with η = 1/Λ (Λ the largest
     product of eigenvalues, so every mode of I − ηM lies in [0, 1 − ηκ]). The projections are the
-    toolkit's own (``project`` / ``project_back`` of :mod:`algorithms._projection`, GaLore's code path).
+    toolkit's own (``project`` / ``project_back`` of :mod:`algorithms.projection`, GaLore's code path).
 
     Two starts: a random one (every step's ratio must stay under the bound) and the slowest mode
     R_0 = u vᵀ (the eigenvectors of the smallest eigenvalues of PᵀBP and QᵀCQ), where every ratio must
@@ -214,7 +364,7 @@ def fixed_projection_contraction(m: int = 12, n: int = 9, r: int = 4, s: int = 3
     and shrinks without an O(1) part cancelling. Returns (largest ratio over the bound from the random
     start, largest |ratio − bound| from the slowest mode, the bound).
     """
-    from algorithms._projection import project, project_back
+    from algorithms.projection import project, project_back
 
     g = torch.Generator().manual_seed(seed)
 
@@ -247,13 +397,14 @@ def fixed_projection_contraction(m: int = 12, n: int = 9, r: int = 4, s: int = 3
     return max(random) / bound, max(abs(x - bound) for x in slowest), bound
 
 
-@check("GaLore Theorem 3.8: fixed P, Q, projected SGD on a quadratic: ‖R_t+1‖ <= (1 − ηκ)‖R_t‖, tight (float64)", GROUP)
-def galore_theorem_3_8(quick: bool) -> tuple[bool, str]:
+@check("GaLore Theorem 3.8: fixed P, Q, projected SGD on a quadratic: ‖R_t+1‖ <= (1 − ηκ)‖R_t‖, tight (float64)", GROUP,
+       provenance="P")
+def galore_theorem_3_8(quick: bool):
     """Assertable [P]: the statement is the paper's (Theorem 3.8, with L_A = L_B = L_C = 0). Fails when the
     per-step contraction exceeds the bound anywhere, or when the slowest mode does not decay at exactly
     1 − ηκ (a projection that loses or mixes directions changes that rate). It cannot tell bugs outside
     the projection (GaLore's Adam inner step is not the theorem's SGD)."""
     worst, off, bound = fixed_projection_contraction()
     ok = math.isfinite(worst) and worst <= 1 + 1e-12 and off <= 1e-9
-    return ok, (f"random start: largest ‖R_t+1‖/‖R_t‖ over 1 − ηκ = {worst:.15f} (must be <= 1); slowest mode: "
-                f"ratios within {off:.1e} of 1 − ηκ = {bound:.9f} (the bound is attained)")
+    return judged(ok, f"random start: largest ‖R_t+1‖/‖R_t‖ over 1 − ηκ = {worst:.15f} (must be <= 1); slowest mode: "
+                      f"ratios within {off:.1e} of 1 − ηκ = {bound:.9f} (the bound is attained)")

@@ -1,4 +1,15 @@
-"""A LLaMA-style decoder in GaLore's 60M shape (8 layers, d 512, ffn 1376, 8 heads) with bytes as tokens."""
+"""The LLaMA-style decoder of GaLore's experiments (RMSNorm, SwiGLU MLP, rotary attention, untied ``lm_head``).
+
+One model for every user: the GPU training run (:mod:`paper_checks.gpu_lm`, GaLore's 60M shape with
+bytes as tokens, the default :class:`LlamaConfig`), the GPU memory measurement and the model-level
+memory totals (:mod:`verify.memory`), which build the GaLore configurations on the ``meta`` device
+and route their parameters with :func:`algorithms.grouping.paper_param_groups`, so the totals count
+exactly the tensors a real model has.
+
+Parameters, in ``named_parameters()`` order: ``embed_tokens`` (V × h); per layer ``attn_norm`` (h),
+``q_proj``, ``k_proj``, ``v_proj``, ``o_proj`` (h × h), ``mlp_norm`` (h), ``gate_proj``, ``up_proj``
+(f × h), ``down_proj`` (h × f); the final ``norm`` (h) and ``lm_head`` (V × h) (:func:`parameter_count`).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +29,12 @@ class LlamaConfig:
     ffn: int = 1376
     max_seq: int = 256
     norm_eps: float = 1e-6
+
+
+def parameter_count(cfg: LlamaConfig) -> int:
+    """:math:`P = L(4h^2 + 3hf + 2h) + 2Vh + h` (h = ``dim``, f = ``ffn``, V = ``vocab``, L = ``layers``)."""
+    h, f = cfg.dim, cfg.ffn
+    return cfg.layers * (4 * h * h + 3 * h * f + 2 * h) + 2 * cfg.vocab * h + h
 
 
 class RMSNorm(nn.Module):

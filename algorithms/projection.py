@@ -53,7 +53,7 @@ import math
 
 import torch
 
-from ._validation import check_choice, check_int
+from .validation import check_choice, check_int
 from .distributed import is_dtensor, replicate_like, settle
 
 __all__ = [
@@ -65,6 +65,8 @@ __all__ = [
     "project",
     "project_back",
     "residual",
+    "change_of_basis",
+    "rotate_coordinates",
     "fix_signs",
     "top_singular_pairs",
     "top_singular_basis",
@@ -136,6 +138,19 @@ def project_back(R: torch.Tensor, U: torch.Tensor, side: str) -> torch.Tensor:
 def residual(G: torch.Tensor, U: torch.Tensor, side: str) -> torch.Tensor:
     """The part of ``G`` orthogonal to the subspace, ``G − U Uᵀ G`` (left) or ``G − G U Uᵀ`` (right)."""
     return G - project_back(project(G, U, side), U, side)
+
+
+def change_of_basis(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    r""":math:`C = U_{new}^\top U_{old}` (``[..., r_new, r_old]``): subspace coordinates in the old basis →
+    coordinates in the new one, on either side (GaLore's moment transfer, LDAdam's :math:`C_t = P_t^\top P_{t-1}`,
+    AdaRankGrad's :math:`R = Q_{new}^\top Q_{old}`). On FSDP2 shards a left basis is row-sharded: the product is
+    all-reduced (``r × r`` values)."""
+    return settle(new.mT @ old)
+
+
+def rotate_coordinates(X: torch.Tensor, C: torch.Tensor, side: str) -> torch.Tensor:
+    """Apply a change of basis to subspace coordinates: ``C X`` (left, ``r × n``) or ``X Cᵀ`` (right, ``m × r``)."""
+    return C @ X if side == "left" else X @ C.mT
 
 
 def fix_signs(U: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
