@@ -139,13 +139,17 @@ def test_mars_premises_follow_theorem_b5():
     assert early["verdict"] == "INCONCLUSIVE" and "pre-asymptotic" in early["reason"]
 
 
-def test_mars_tight_regime_starts_after_thousands_of_steps():
+def test_mars_tight_regime_starts_after_millions_of_steps():
     constants = mars_b5_constants(1.0)
     assert constants == {"s": 8.0, "c": 33.0, "eta0": pytest.approx(0.5 * 9 ** (1 / 3))}
-    t = mars_tight_from(1.0, 1.0, constants)
     eta = mars_theory_eta({"eta0": constants["eta0"], "s": constants["s"]})
-    assert constants["c"] * eta(t) <= 1.0 < constants["c"] * eta(t - 1)
-    assert t > 4096 * (constants["s"] + 1) * 0.9
+    crossing = mars_tight_from(1.0, 1.0, constants, within=1 / 6)  # x_t = 1: the two times are equal
+    assert constants["c"] * eta(crossing) <= 1.0 < constants["c"] * eta(crossing - 1)
+    assert crossing > 4096 * (constants["s"] + 1) * 0.9
+    t = mars_tight_from(1.0, 1.0, constants)  # the floor's exponent within 0.05 of −2/3: x_t <= 0.176
+    x = constants["c"] * eta(t)
+    assert -1 / 3 - (1 / 3) / (1 + x) <= -2 / 3 + 0.05 + 1e-12
+    assert t > 10**6
 
 
 def test_unpowered_checks_are_reported_and_powered_ones_asserted():

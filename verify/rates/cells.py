@@ -128,20 +128,28 @@ def mars_b5_constants(L: float, rho: float = 1.0) -> dict[str, float]:
     return {"s": s, "c": c, "eta0": eta0}
 
 
-def mars_tight_from(L: float, curvature: float, constants: dict[str, float], rho: float = 1.0) -> int:
-    r"""[D] The first step from which Algorithm 1's estimator error is slower than the iterates' relaxation.
+#: the floor's local exponent must be within this of −2/3 for the two-sided band to apply
+MARS_TIGHT_WITHIN = 0.05
+
+
+def mars_tight_from(L: float, curvature: float, constants: dict[str, float], rho: float = 1.0,
+                    within: float = MARS_TIGHT_WITHIN) -> int:
+    r"""[D] The first step at which Algorithm 1's floor of ‖∇F‖² decays within ``within`` of t^(−2/3).
 
     With :math:`1-\beta_t = c\eta_t^2`, the error :math:`e_t = m_t - \nabla F(x_t)` is an average over
     :math:`1/(c\eta_t^2)` steps; the iterates relax in :math:`1/(\eta_t\lambda/\rho)` steps (λ the
-    curvature at the minimiser). While :math:`c\eta_t > \lambda/\rho` the error decorrelates faster than
-    the iterates move, the iterates average it themselves, and the floor of ‖∇F‖² is that of SGD,
-    ∝ η_t ∝ t^(−1/3); once :math:`c\eta_t \le \lambda/\rho` the iterates follow the error and the floor is
-    its variance ∝ 1 − β_t ∝ t^(−2/3), the theorem's rate. Under B.5's constants this happens only after
-    about 4096·(s+1) steps (c·η_1 ≈ 16L/ρ).
+    curvature at the minimiser). With :math:`x_t = c\eta_t\rho/\lambda` (the ratio of the two times),
+    the iterates low-pass the error and the floor is about
+    :math:`\tfrac12(1-\beta_t)\sigma^2/(1 + x_t)`: SGD's floor ∝ η_t ∝ t^(−1/3) while
+    :math:`x_t \gg 1`, the error's variance ∝ t^(−2/3) (the theorem's rate) once :math:`x_t \ll 1`.
+    Its local exponent is :math:`-\tfrac13 - \tfrac13/(1 + x_t)`, within ``within`` of −2/3 once
+    :math:`x_t \le 1/(1 - 3\,\text{within}) - 1` (0.176 for 0.05). Under B.5's constants
+    (c·η_1 ≈ 16L/ρ) that is millions of steps, and the running average R_T lags behind the floor.
     """
     eta0, s, c = constants["eta0"], constants["s"], constants["c"]
-    # c·η0·(s+t)^(-1/3) <= curvature/ρ  <=>  s + t >= (c·η0·ρ/curvature)^3
-    return int(math.ceil((c * eta0 * rho / curvature) ** 3 - s))
+    x_max = 1.0 / (1.0 - 3.0 * within) - 1.0
+    # c·η0·(s+t)^(-1/3)·ρ/curvature <= x_max  <=>  s + t >= (c·η0·ρ/(x_max·curvature))^3
+    return int(math.ceil((c * eta0 * rho / (x_max * curvature)) ** 3 - s))
 
 
 def frozen(name: str) -> str:
