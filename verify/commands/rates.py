@@ -168,8 +168,8 @@ def run(args) -> int:
         command = "verify rates" + (" --quick" if args.quick else "") + "".join(f" --algo {a}" for a in args.algo or []) + (
             f" --mutant {name}" if name else "") + (" --asserted-only" if args.asserted_only else "") + (
             f" --master-seed {args.master_seed}" if args.master_seed else "")
-        if args.power:
-            command += " --power"
+        if args.power or any(r.get("power", {}).get("measured") for r in results):
+            command += " --power"  # the verdicts include measured power (also when --no-run read stored alternatives)
         meta = {"grid": grid, "master_seed": args.master_seed, "mutant": name, "algorithms": args.algo,
                 "command": command, "sweep": {k2: v for k2, v in stats.items() if k2 != "cell_times"},
                 "cell_times": stats.get("cell_times", {})}
