@@ -142,6 +142,68 @@ def third_party(model: nn.Module, rank: int) -> dict[str, Callable[[], torch.opt
             out[label] = exc
             continue
         out[label] = (lambda cls=cls, build=build: build(cls))
+    out.update(authors_code(model, rank))
+    return out
+
+
+#: the authors' repositories (verify/oracle/authors.py): label -> (key, module, class, builder)
+AUTHORS_ROWS: dict[str, tuple[str, str, str, Callable[..., torch.optim.Optimizer]]] = {
+    "authors MARS (mars-adamw)": ("mars", "mars", "MARS", lambda cls, params, groups: cls(params, lr=6e-3)),
+    "authors MARS (mars-lion)": ("mars", "mars", "MARS",
+                                 lambda cls, params, groups: cls(params, lr=1e-4, mars_type="mars-lion")),
+    "authors MARS (mars-shampoo)": ("mars", "mars", "MARS",
+                                    lambda cls, params, groups: cls(params, lr=3e-3, mars_type="mars-shampoo")),
+    "authors LDAdamW": ("ldadam", "ldadamw_torch", "LDAdamW",
+                        lambda cls, params, groups: cls(groups("enable_lowrank", True, dense_value=False), lr=1e-3,
+                                                        rank=groups.rank)),
+    "authors GenericOptim (adamw_sn)": ("sn_sm", "GenericOptim", "GenericOptim",
+                                        lambda cls, params, groups: cls(groups("subset_size", "heuristics", sm=False),
+                                                                        lr=5e-2, momentum_type="ema",
+                                                                        second_moment_type="sn")),
+    "authors GenericOptim SM (adamw_sn_sm)": ("sn_sm", "GenericOptim", "GenericOptim",
+                                              lambda cls, params, groups: cls(groups("subset_size", "heuristics"), lr=5e-2,
+                                                                              momentum_type="sm", second_moment_type="sn")),
+}
+
+
+class _AuthorsGroups:
+    """The two groups the authors' training scripts build: the block matrices with the method's options, the rest."""
+
+    def __init__(self, model: nn.Module, rank: int):
+        self.model, self.rank = model, rank
+
+    def __call__(self, key: str, value: Any, sm: bool = True, dense_value: Any = None) -> list[dict]:
+        lowrank, dense = split_parameters(self.model, "attn_mlp")
+        options: dict[str, Any] = {key: value}
+        if key == "subset_size" and sm:
+            options.update(rank=self.rank, update_proj_gap=REFRESH_GAP, proj_type="svd")
+        rest = {} if dense_value is None else {key: dense_value}
+        return [{"params": [p for _, p in lowrank], **options}, {"params": [p for _, p in dense], **rest}]
+
+
+def authors_code(model: nn.Module, rank: int) -> dict[str, Any]:
+    """Factories of the authors' own optimizers found under ``.authors/`` (skipped rows, with the reason, if absent)."""
+    import contextlib
+    import io
+
+    from verify.oracle.authors import commit_of, imported
+
+    out: dict[str, Any] = {}
+    params = list(model.parameters())
+    for label, (key, module, attr, build) in AUTHORS_ROWS.items():
+        try:
+            with imported(key) as modules:
+                cls = getattr(modules[module], attr)
+        except Exception as exc:  # no checkout here: a skipped row, never a fake
+            out[label] = exc
+            continue
+
+        def make(cls=cls, build=build):
+            with contextlib.redirect_stdout(io.StringIO()):  # GenericOptim prints its configuration
+                return build(cls, params, _AuthorsGroups(model, rank))
+
+        make.commit = commit_of(key)  # type: ignore[attr-defined]
+        out[label] = make
     return out
 
 
@@ -179,8 +241,9 @@ def _state_bytes(opt: torch.optim.Optimizer) -> int:
     total = 0
     for state in opt.state.values():
         for v in state.values():
-            if isinstance(v, torch.Tensor):
-                total += v.numel() * v.element_size()
+            tensors = [v] if isinstance(v, torch.Tensor) else [
+                a for a in getattr(v, "__dict__", {}).values() if isinstance(a, torch.Tensor)]  # e.g. a projector object
+            total += sum(t.numel() * t.element_size() for t in tensors)
     return total
 
 
@@ -245,6 +308,8 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
         entries.update(third_party(model, shape.rank))
     for label, make in entries.items():
         row: dict[str, Any] = {"optimizer": label, "ours": label in SETTINGS, "model": shape.name, "params": n_params}
+        if getattr(make, "commit", None):
+            row["source_commit"] = make.commit  # the authors' repository, as checked out
         if isinstance(make, Exception):
             row.update(skipped=f"{type(make).__name__}: {make}")
             rows.append(row)
@@ -254,7 +319,7 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
                 warnings.simplefilter("ignore")
                 row.update(time_steps(make, model, device, steady=steady,
                                       refresh_gap=_refresh_gap(label) if label in SETTINGS
-                                      else (REFRESH_GAP if "GaLore" in label or "Fira" in label else None)))
+                                      else (REFRESH_GAP if any(k in label for k in ("GaLore", "Fira", "SM ")) else None)))
         except Exception as exc:  # a failure is a row with its reason, never a silent omission
             row.update(error=f"{type(exc).__name__}: {exc}")
         if "state_bytes" in row and bandwidth:

@@ -394,6 +394,16 @@ def test_param_groups_helper_uses_the_papers_split():
 
 
 # ----------------------------------------------------------------------------- third-party cross-check
+def authors_ldadamw():
+    """``LDAdamW`` from a checkout under ``.authors/`` (verify/oracle/authors.py) or an installed ``ldadamw_torch``."""
+    from verify.oracle.authors import imported, locate
+
+    if locate("ldadam") is not None:
+        with imported("ldadam") as modules:
+            return modules["ldadamw_torch"].LDAdamW
+    return pytest.importorskip("ldadamw_torch", reason="clone IST-DASLab/LDAdam into .authors/LDAdam").LDAdamW
+
+
 @pytest.mark.crosscheck
 @pytest.mark.parametrize("dtype,rtol", [(F64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"])
 @pytest.mark.parametrize("proj_method", ["power_iteration", "svd"])
@@ -401,14 +411,14 @@ def test_param_groups_helper_uses_the_papers_split():
 @pytest.mark.parametrize("proj_side", ["std", "reverse_std"])
 @pytest.mark.parametrize("shape", [(6, 10), (10, 6), (8, 8)], ids=["wide", "tall", "square"])
 def test_official_variant_matches_the_authors_code(shape, proj_side, error_feedback, proj_method, dtype, rtol):
-    """Against ``ldadamw_torch.LDAdamW`` (IST-DASLab/LDAdam @ f3c5daf; not on PyPI: install it from the
-    repository), 50 random-gradient steps at r = 3. Gradients are fed the way backward does (added into
+    """Against ``ldadamw_torch.LDAdamW`` (IST-DASLab/LDAdam @ f3c5daf; not on PyPI: clone it into
+    ``.authors/LDAdam``, verify/oracle/authors.py), 50 random-gradient steps at r = 3. Gradients are fed the way backward does (added into
     ``p.grad``, which the authors' ``zero_grad`` keeps as the error buffer). Both run the same float32
     QR/SVD, so float64 agrees to round-off; float32 inherits the SVD's float32 sensitivity."""
-    ldadamw_torch = pytest.importorskip("ldadamw_torch")
+    LDAdamW = authors_ldadamw()
     x = start(shape).to(dtype)
     theirs_p, ours_p = x.clone().requires_grad_(), x.clone().requires_grad_()
-    theirs = ldadamw_torch.LDAdamW([{"params": [theirs_p], "enable_lowrank": True}], lr=0.01, rank=3,
+    theirs = LDAdamW([{"params": [theirs_p], "enable_lowrank": True}], lr=0.01, rank=3,
                                    weight_decay=0.01, error_feedback=error_feedback, proj_method=proj_method,
                                    proj_type=proj_side)
     ours = algorithms.make("ldadam", [ours_p], lr=0.01, rank=3, weight_decay=0.01, error_feedback=error_feedback,

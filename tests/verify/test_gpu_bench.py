@@ -45,3 +45,38 @@ def test_gpu_flag_without_cuda_is_a_clear_error(capsys, tmp_path):
         return
     assert cli.main(["bench", "--gpu", "--json", str(tmp_path / "g.json")]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_authors_rows_are_skipped_with_the_clone_command_without_a_checkout(tmp_path, monkeypatch):
+    from verify.gpu_bench import AUTHORS_ROWS, authors_code, build_model
+
+    monkeypatch.setenv("OPTVERIFY_AUTHORS_CODE", str(tmp_path))
+    rows = authors_code(build_model(CONFIGS["tiny"], "cpu"), 4)
+    assert set(rows) == set(AUTHORS_ROWS)
+    for label, value in rows.items():
+        assert isinstance(value, FileNotFoundError) and "git clone https://github.com/" in str(value), label
+
+
+def test_authors_rows_build_from_a_checkout_and_record_its_commit(tmp_path, monkeypatch):
+    """A stand-in checkout (a ``mars.py`` whose ``MARS`` records its arguments): the row builds the class
+    with the authors' routing and reports the checkout's commit."""
+    from verify.gpu_bench import authors_code, build_model
+
+    folder = tmp_path / "MARS" / "MARS" / "optimizers"
+    folder.mkdir(parents=True)
+    (folder / "mars.py").write_text(
+        "import torch\n"
+        "class MARS(torch.optim.SGD):\n"
+        "    def __init__(self, params, lr, mars_type='mars-adamw', **kw):\n"
+        "        super().__init__(params, lr=lr)\n"
+        "        self.mars_type = mars_type\n")
+    (tmp_path / "MARS" / "COMMIT").write_text("0123abcd\n")
+    monkeypatch.setenv("OPTVERIFY_AUTHORS_CODE", str(tmp_path))
+    model = build_model(CONFIGS["tiny"], "cpu")
+    rows = authors_code(model, 4)
+    shampoo = rows["authors MARS (mars-shampoo)"]
+    assert shampoo.commit == "0123abcd"
+    opt = shampoo()
+    assert opt.mars_type == "mars-shampoo" and opt.param_groups[0]["lr"] == 3e-3
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    assert isinstance(rows["authors LDAdamW"], FileNotFoundError)
