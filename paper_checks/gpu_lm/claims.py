@@ -147,7 +147,7 @@ def _mars(quick: bool) -> Outcome:
     return compare(load_runs(), "mars_adamw", "adam")
 
 
-# ---- the validation protocol (paper_checks/gpu_lm/plan.py, plans/gpu.json; README "GPU validation protocol") ----
+# ---- the validation protocol (paper_checks/gpu_lm/plan.py, plans/gpu.json; docs/gpu_protocol.md) ----
 #: the plan whose results the protocol claims read, and its results folder (None: results/gpu_lm/protocol/<plan>)
 PROTOCOL_PLAN = "gpu"
 PROTOCOL_RESULTS: str | None = None
@@ -155,37 +155,34 @@ PROTOCOL_CORPORA = {"hmm": "the HMM byte language", "repo_text": "this repositor
 PROTOCOL_WHY_REPORTED = ("the protocol's data (a synthetic byte language, this repository's text) and scale (LLaMA-60M "
                          "shape with bytes as tokens, 50M tokens a run) differ from the paper's, so its evidence is "
                          "reported, not asserted")
+#: where each paper makes the claim the protocol tests (the tests themselves: paper_checks.gpu_lm.analysis.CLAIMS)
+PROTOCOL_SOURCES = {
+    "snsm.protocol-fewer-tokens": ("SN-SM, arXiv 2411.07120", "abstract; LLaMA-1B figure", "F"),
+    "mars.protocol-beats-adamw": ("MARS, arXiv 2411.10438", "Tables 9-10, Figs. 1-3", "P"),
+    "ldadam.protocol-matches-adam": ("LDAdam, arXiv 2410.16103", "abstract", "A"),
+    "fira.protocol-beats-galore": ("Fira, arXiv 2410.01623", "Table 3 (60M)", "P"),
+    "adarankgrad.protocol-vs-galore": ("AdaRankGrad, arXiv 2410.17881", "Lotus' report of the C4 table", "S"),
+}
 
 
-def _protocol_claim(key: str, *, paper: str, where: str, provenance: str, statement: str, method: str, baseline: str,
-                    hypothesis: str) -> None:
-    """One claim per corpus: Welch's t (or TOST) over the final seeds at the selected rates (analysis.compare)."""
+def _register_protocol_claims() -> None:
+    """One claim per analysis claim and corpus: Welch's t (or TOST) over the final seeds at the selected rates
+    (:func:`paper_checks.gpu_lm.analysis.compare`), reported, never asserted."""
     from verify.claims import Claim, register
 
-    for corpus, label in PROTOCOL_CORPORA.items():
-        def check(quick: bool, corpus=corpus) -> Outcome:
-            from .analysis import protocol_comparison
+    from .analysis import CLAIMS
 
-            got = protocol_comparison(PROTOCOL_PLAN, PROTOCOL_RESULTS, corpus, method, baseline, hypothesis)
-            return Outcome(got["outcome"], got["reason"], got["numbers"], assess=False,
-                           not_assessed_because=PROTOCOL_WHY_REPORTED)
+    for key, method, baseline, hypothesis, statement in CLAIMS:
+        paper, where, provenance = PROTOCOL_SOURCES[key]
+        for corpus, label in PROTOCOL_CORPORA.items():
+            def check(quick: bool, corpus=corpus, method=method, baseline=baseline, hypothesis=hypothesis) -> Outcome:
+                from .analysis import protocol_comparison
 
-        register(Claim(f"{key}.{corpus}", paper, where, provenance, f"{statement} [protocol, {label}]", "gpu", check))
+                got = protocol_comparison(PROTOCOL_PLAN, PROTOCOL_RESULTS, corpus, method, baseline, hypothesis)
+                return Outcome(got["outcome"], got["reason"], got["numbers"], assess=False,
+                               not_assessed_because=PROTOCOL_WHY_REPORTED)
+
+            register(Claim(f"{key}.{corpus}", paper, where, provenance, f"{statement} [protocol, {label}]", "gpu", check))
 
 
-_protocol_claim("snsm.protocol-fewer-tokens", paper="SN-SM, arXiv 2411.07120", where="abstract; LLaMA-1B figure",
-                provenance="F", method="adam_sn_sm", baseline="adam", hypothesis="lower",
-                statement="AdamSNSM reaches AdamW's loss in fewer tokens (equivalently, at a fixed budget, a lower loss)")
-_protocol_claim("mars.protocol-beats-adamw", paper="MARS, arXiv 2411.10438", where="Tables 9-10, Figs. 1-3",
-                provenance="P", method="mars_adamw", baseline="adam", hypothesis="lower",
-                statement="MARS-AdamW reaches a lower loss than AdamW at equal tokens")
-_protocol_claim("ldadam.protocol-matches-adam", paper="LDAdam, arXiv 2410.16103", where="abstract", provenance="A",
-                method="ldadam", baseline="adam", hypothesis="equivalent",
-                statement="LDAdam trains as well as Adam (equivalent within 1 % of Adam's loss)")
-_protocol_claim("fira.protocol-beats-galore", paper="Fira, arXiv 2410.01623", where="Table 3 (60M)", provenance="P",
-                method="fira_adamw", baseline="galore_adamw", hypothesis="lower",
-                statement="Fira reaches a lower loss than GaLore at the same rank")
-_protocol_claim("adarankgrad.protocol-vs-galore", paper="AdaRankGrad, arXiv 2410.17881",
-                where="Lotus' report of the C4 table", provenance="S", method="adarankgrad", baseline="galore_adamw",
-                hypothesis="equivalent",
-                statement="AdaRankGrad is about as good as GaLore (equivalent within 1 % of GaLore's loss)")
+_register_protocol_claims()
