@@ -58,7 +58,7 @@ def protocol_figures(results_dir: Path, out_dir: Path | None) -> list[Path]:
     import matplotlib.pyplot as plt
 
     from .analysis import final_runs, rank_trace
-    from .plan import load_plan, load_results, run_metric, schedule
+    from .plan import load_plan, load_results, progress, progress_text, run_metric, schedule
 
     paths = []
     for plan_dir in sorted(p for p in Path(results_dir).iterdir() if (p / "runs").is_dir()):
@@ -110,7 +110,8 @@ def protocol_figures(results_dir: Path, out_dir: Path | None) -> list[Path]:
                 if ax.lines:
                     ax.legend(fontsize=7)
             devices = ", ".join(sorted({r["device"]["name"] for r in results.values()}))
-            fig.suptitle(f"plan {plan.name} ({plan.description}); {devices}", fontsize=9)
+            fig.suptitle(f"plan {plan.name} ({plan.description}); {devices}\n{progress_text(progress(plan, results))}",
+                         fontsize=9)
             fig.tight_layout()
             path = target / f"protocol_{corpus}.png"
             fig.savefig(path, dpi=110)

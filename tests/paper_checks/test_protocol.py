@@ -288,3 +288,18 @@ def test_the_plans_corpus_pin_matches_this_repository_where_its_history_is_prese
             pytest.skip(f"the pinned commit is not in this clone's history: {exc}")
         raise
     assert corpus.train.numel() == spec.train_bytes and corpus.val.numel() == spec.val_bytes
+
+
+def test_figures_and_report_come_from_the_saved_runs_alone(tmp_path):
+    from paper_checks.gpu_lm.figures import protocol_figures
+
+    plan = hmm_only(methods=("adam",))
+    protocol.work(plan, out_dir=tmp_path / "tiny", ckpt_dir=tmp_path / "ck", device=torch.device("cpu"),
+                  log=lambda msg: None)
+    paths = protocol_figures(tmp_path, None)
+    assert [p.name for p in paths] == ["protocol_hmm.png"] and paths[0].stat().st_size > 10_000
+    summary, report = analysis.write_report(PLAN, tmp_path / "tiny")
+    text = report.read_text()
+    assert "incomplete until the rest of the plan runs" in text and "6 of 96 runs done" in text
+    data = json.loads(summary.read_text())
+    assert all(v["outcome"] == "INCONCLUSIVE" for v in data["verdicts"])  # no method's final runs besides adam's
