@@ -9,9 +9,10 @@ occur in the text). Tokens are bytes (vocabulary 256), as for the HMM language.
 
 **Why this source.** A commit hash names its tree exactly, so every clone with the commit in its history
 builds the same bytes, offline; the corpus is natural text (code, English prose, mathematics) with
-long-range structure, unlike the HMM. Its limit is size: about 2.4 MB, so a 50M-token run passes over the
-training split ~20 times and the validation loss measures generalisation after many epochs as well as
-optimisation (results record the training loss too). Other offline sources were rejected: the Python
+long-range structure, unlike the HMM. Its limit is size: about 2.1 MB (1.9 MB of training text at the
+plan's commit), so a 50M-token run passes over the training split ~26 times and the validation loss measures
+memorisation and overfitting after many epochs as well as optimisation (results record the training loss
+too; docs/gpu_protocol.md). Other offline sources were rejected: the Python
 standard library and torch's sources differ between the machines' versions, and any packaged corpus is
 a download.
 
