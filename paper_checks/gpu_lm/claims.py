@@ -145,3 +145,44 @@ def _adamsn(quick: bool) -> Outcome:
        statement="MARS-AdamW (approximate, gamma 0.025) reaches a lower loss than AdamW at equal tokens (GPT-2).")
 def _mars(quick: bool) -> Outcome:
     return compare(load_runs(), "mars_adamw", "adam")
+
+
+# ---- the validation protocol (paper_checks/gpu_lm/plan.py, plans/gpu.json; docs/gpu_protocol.md) ----
+#: the plan whose results the protocol claims read, and its results folder (None: results/gpu_lm/protocol/<plan>)
+PROTOCOL_PLAN = "gpu"
+PROTOCOL_RESULTS: str | None = None
+PROTOCOL_CORPORA = {"hmm": "the HMM byte language", "repo_text": "this repository's text at a pinned commit"}
+PROTOCOL_WHY_REPORTED = ("the protocol's data (a synthetic byte language, this repository's text) and scale (LLaMA-60M "
+                         "shape with bytes as tokens, 50M tokens a run) differ from the paper's, so its evidence is "
+                         "reported, not asserted")
+#: where each paper makes the claim the protocol tests (the tests themselves: paper_checks.gpu_lm.analysis.CLAIMS)
+PROTOCOL_SOURCES = {
+    "snsm.protocol-fewer-tokens": ("SN-SM, arXiv 2411.07120", "abstract; LLaMA-1B figure", "F"),
+    "mars.protocol-beats-adamw": ("MARS, arXiv 2411.10438", "Tables 9-10, Figs. 1-3", "P"),
+    "ldadam.protocol-matches-adam": ("LDAdam, arXiv 2410.16103", "abstract", "A"),
+    "fira.protocol-beats-galore": ("Fira, arXiv 2410.01623", "Table 3 (60M)", "P"),
+    "adarankgrad.protocol-vs-galore": ("AdaRankGrad, arXiv 2410.17881", "Lotus' report of the C4 table", "S"),
+}
+
+
+def _register_protocol_claims() -> None:
+    """One claim per analysis claim and corpus: Welch's t (or TOST) over the final seeds at the selected rates
+    (:func:`paper_checks.gpu_lm.analysis.compare`), reported, never asserted."""
+    from verify.claims import Claim, register
+
+    from .analysis import CLAIMS
+
+    for key, method, baseline, hypothesis, statement in CLAIMS:
+        paper, where, provenance = PROTOCOL_SOURCES[key]
+        for corpus, label in PROTOCOL_CORPORA.items():
+            def check(quick: bool, corpus=corpus, method=method, baseline=baseline, hypothesis=hypothesis) -> Outcome:
+                from .analysis import protocol_comparison
+
+                got = protocol_comparison(PROTOCOL_PLAN, PROTOCOL_RESULTS, corpus, method, baseline, hypothesis)
+                return Outcome(got["outcome"], got["reason"], got["numbers"], assess=False,
+                               not_assessed_because=PROTOCOL_WHY_REPORTED)
+
+            register(Claim(f"{key}.{corpus}", paper, where, provenance, f"{statement} [protocol, {label}]", "gpu", check))
+
+
+_register_protocol_claims()

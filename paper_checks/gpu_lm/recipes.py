@@ -13,6 +13,7 @@ is an early-training comparison, not a reproduction of any paper's table.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -66,20 +67,33 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 
 RANK_KEYS = ("rank", "max_rank")
+#: the group options that set how many steps a subspace lives (refresh gap)
+GAP_KEYS = ("update_proj_gap", "max_steps_per_subspace")
+#: hyperparameters that are learning rates besides ``lr`` (scaled with it in a learning-rate sweep)
+LR_KEYS = ("lr_1d",)
 
 
-def build_optimizer(name: str, model: nn.Module, rank: int | None = None) -> tuple[torch.optim.Optimizer, str]:
+def build_optimizer(name: str, model: nn.Module, rank: int | None = None, *, lr_scale: float = 1.0,
+                    refresh_gap: int | None = None) -> tuple[torch.optim.Optimizer, str]:
     """The optimizer of recipe ``name`` on ``model``, with its paper routing; returns (optimizer, routing label).
 
     ``rank`` overrides the recipe's rank (``rank``/``max_rank``; ``min_rank`` is capped by it), for models
-    narrower than the recipe's rank (the CPU plumbing run)."""
+    narrower than the recipe's rank (the CPU plumbing run). ``lr_scale`` multiplies the recipe's learning
+    rate and every other learning rate of the recipe (:data:`LR_KEYS`: MARS's ``lr_1d`` keeps its ratio to
+    ``lr``), for learning-rate sweeps. ``refresh_gap`` overrides the steps between subspace refreshes
+    (:data:`GAP_KEYS`) of the recipes that have one (tiny test runs that must refresh within a few steps)."""
+    if not (isinstance(lr_scale, (int, float)) and math.isfinite(lr_scale) and lr_scale > 0):
+        raise ValueError(f"lr_scale must be a positive finite number, got {lr_scale!r}")
     recipe = RECIPES[name]
     group = dict(recipe["group"])
     if rank is not None:
         group.update({k: rank for k in RANK_KEYS if k in group})
         if "min_rank" in group:
             group["min_rank"] = min(group["min_rank"], rank)
+    if refresh_gap is not None:
+        group.update({k: refresh_gap for k in GAP_KEYS if k in group})
+    hyper = {k: v * lr_scale if k in LR_KEYS else v for k, v in recipe["hyper"].items()}
     groups = paper_param_groups(recipe["registry"], model, **group)
-    opt = algorithms.make(recipe["registry"], groups, lr=recipe["lr"], **recipe["hyper"])
+    opt = algorithms.make(recipe["registry"], groups, lr=recipe["lr"] * lr_scale, **hyper)
     label = " | ".join(f"{len(g['params'])} tensors {({k: v for k, v in g.items() if k in ('lowrank', 'rank', 'max_rank')}) or ''}".strip() for g in groups)
     return opt, label
