@@ -303,3 +303,21 @@ def test_figures_and_report_come_from_the_saved_runs_alone(tmp_path):
     assert "incomplete until the rest of the plan runs" in text and "6 of 96 runs done" in text
     data = json.loads(summary.read_text())
     assert all(v["outcome"] == "INCONCLUSIVE" for v in data["verdicts"])  # no method's final runs besides adam's
+
+
+def test_the_estimate_covers_the_plan_and_its_pieces_and_calibrates_on_measured_runs():
+    from paper_checks.gpu_lm.estimate import estimate_plan, expected_seconds, spec_seconds
+
+    gpu = load_plan("gpu")
+    bench = json.loads((protocol.ROOT / "results" / "bench" / "gpu_step.json").read_text())
+    whole = estimate_plan(gpu, bench)
+    assert whole["runs"] == 2 * 8 * (5 + 3) and whole["tokens_total"] == 2 * 8 * (5 * 640 + 3 * 3072) * 64 * 256
+    pilot = estimate_plan(gpu, bench, piece="pilot")
+    assert pilot["runs"] == 20 and 0 < pilot["gpu_seconds"] < whole["gpu_seconds"] / 5
+    spec = RunSpec("hmm", "adam", "sweep", 1.0, 0, gpu.sweep.steps)
+    measured = {spec.key: {**dataclasses.asdict(spec), "wall_s": 2 * spec_seconds(gpu, bench, spec), "diverged": False,
+                           "device": {"name": "H", "type": "cuda"}}}
+    later = RunSpec("hmm", "adam", "sweep", 2.0, 0, gpu.sweep.steps)
+    fit = expected_seconds(gpu, bench, measured, "H")
+    fit(spec)  # the first run of a call carries the start-up time
+    assert fit(later) == pytest.approx(2.2 * spec_seconds(gpu, bench, later))
