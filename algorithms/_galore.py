@@ -208,6 +208,7 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         seed: int,
         nonfinite: str,
         batch_dims: int,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap,
                                         eps_placement=eps_placement, weight_decay_timing=weight_decay_timing,
@@ -224,7 +225,7 @@ class SubspaceAdamWBase(ReferenceOptimizer):
             lowrank=True,
             **extra,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:

@@ -350,6 +350,7 @@ class AdaRankGrad(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         if weight_decay_timing is None:
             weight_decay_timing = "after" if eps_placement == "hf" else "before"
@@ -381,7 +382,7 @@ class AdaRankGrad(ReferenceOptimizer):
             variant=variant,
             lowrank=True,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:

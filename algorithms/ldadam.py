@@ -383,6 +383,7 @@ class LDAdam(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -400,7 +401,7 @@ class LDAdam(ReferenceOptimizer):
             variant=variant,
             lowrank=True,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:

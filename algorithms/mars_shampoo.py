@@ -265,6 +265,7 @@ class MarsShampoo(MarsOptimizerBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d,
                                         orthogonalizer=orthogonalizer, shape_factor=shape_factor,
@@ -278,7 +279,7 @@ class MarsShampoo(MarsOptimizerBase):
             ns_dtype=ns_dtype, routing=routing, lr_1d=lr_1d, betas_1d=betas_1d, weight_decay_1d=weight_decay_1d,
             bias_correction=bias_correction, replay_rng=replay_rng, **resolved,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_specific(self, group: dict[str, Any]) -> None:
         check_choice("orthogonalizer", group["orthogonalizer"], ORTHOGONALIZERS)

@@ -348,6 +348,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -363,7 +364,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
             weight_decay=weight_decay,
             variant=variant,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("lr", group["lr"])
