@@ -45,11 +45,14 @@ each method module writes once as plain functions on tensors (the way ``torch.op
   by entry, so an overflowing but finite gradient is never reported) and one host synchronisation per
   device per step.
 * **Fast path** (``fast=``): every optimizer has one readable single-tensor path, the **reference**
-  (the code the docstrings, the oracle and the committed results use). The classes that set
-  ``has_fast_path`` also have a multi-tensor path (``torch._foreach_*`` over the parameters of a
-  group, bucketed by device, dtype and step; batched decompositions for the projected methods) that
-  computes the same maths and is tested equal to the reference in float64 to round-off
-  (``tests/test_fast_path.py``, state included):
+  (the code the docstrings, the oracle and the committed results use). Every registered class also
+  has a fast path (``has_fast_path``) that computes the same maths and is tested equal to the
+  reference in float64 to round-off (``tests/test_fast_path.py``, state included): the elementwise
+  methods run ``torch._foreach_*`` over the parameters of a group, bucketed by device, dtype and step
+  (:mod:`algorithms._foreach`); the projected methods step the matrices of one shape as one stack, with
+  one batched SVD/QR/power iteration and batched products per shape (:mod:`algorithms._stacked`; a step
+  that draws random numbers from a parameter's own generator stays per parameter, so the streams are
+  the reference's):
 
   ``False`` (default)
       the reference path everywhere. A reference implementation's default is the code you read;

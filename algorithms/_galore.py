@@ -45,9 +45,11 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
+from ._stacked import StackedFastPath
 from ._lowrank import (
     checked_rank,
     dense_adamw_update,
+    dense_adamw_update_foreach,
     init_dense_state,
     init_subspace_state,
     matrix_shape,
@@ -159,7 +161,7 @@ def bias_factor(step: int, group: dict[str, Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- the optimizer base
-class SubspaceAdamWBase(ReferenceOptimizer):
+class SubspaceAdamWBase(StackedFastPath, ReferenceOptimizer):
     """GaLore-family bookkeeping: argument resolution, validation, routing, refreshes, state layout.
 
     Subclasses implement :meth:`_projected_step` (the update of one projected matrix, given the
@@ -175,6 +177,10 @@ class SubspaceAdamWBase(ReferenceOptimizer):
     ``exp_avg_sq``  same shape
 
     Dense parameters keep ``step``, ``exp_avg``, ``exp_avg_sq`` of their own shape.
+
+    Fast path (``fast=``, :mod:`algorithms._stacked`): the projected matrices of one shape are stepped as one
+    stack (one batched SVD at a refresh, batched projections every step); the dense parameters take
+    :func:`algorithms._lowrank.dense_adamw_update_foreach`.
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
@@ -275,6 +281,14 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         state["step"] += 1
         R = project(grad, state["basis"], side)
         self._projected_step(p, grad, R, state, group, side)
+
+    def _fast_dense(self, p: torch.Tensor, group: dict[str, Any]) -> bool:
+        return not uses_projection(p, group)
+
+    def _step_dense_foreach(self, params, grads, states, group) -> None:
+        dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   weight_decay_timing=group["weight_decay_timing"],
+                                   bias_correction=group["bias_correction"])
 
     def _refresh(self, grad, state, group, side: str, rank: int) -> None:
         new = subspace_basis(grad, rank, side, group["variant"])

@@ -14,6 +14,9 @@ configurations (vocab 32000), fp32 parameters, fixed gradients, each method with
   gradient read, every state tensor read and written) over the device's measured copy bandwidth
   (AdamW in fp32: 28 bytes per parameter). Projected methods also multiply matrices, so for them the
   floor is a lower bound only;
+* **both paths of ours**: every optimizer on its reference path (``fast=False``, the row named by the
+  registry name) and, where the class has one, on its fast path (``fast=True``, the row ``"<name> (fast)"``),
+  timed one after the other on the same model and gradients;
 * **peak memory** of a step above the parameters and gradients;
 * **training throughput** of the 60M model (bf16 autocast, tokens/s) with each optimizer against fused
   AdamW, and the fraction of the step spent in ``optimizer.step()``.
@@ -39,7 +42,8 @@ import torch.nn as nn
 import algorithms
 from algorithms.grouping import paper_param_groups, split_parameters
 
-__all__ = ["CONFIGS", "SETTINGS", "bench_optimizers", "bench_training", "copy_bandwidth", "run", "markdown"]
+__all__ = ["CONFIGS", "SETTINGS", "FAST_SUFFIX", "our_labels", "bench_optimizers", "bench_training", "copy_bandwidth",
+           "run", "markdown"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ModelShape:
 CONFIGS = {
     "llama-60m": ModelShape("llama-60m", 32000, 512, 8, 8, 1376, 128),
     "llama-350m": ModelShape("llama-350m", 32000, 1024, 24, 16, 2736, 256),
+    "small": ModelShape("small", 4096, 256, 4, 4, 688, 32),  # the CPU step table (5.3M parameters)
     "tiny": ModelShape("tiny", 256, 64, 2, 4, 176, 8),  # the CPU test shape
 }
 REFRESH_GAP = 200
@@ -83,6 +88,27 @@ SETTINGS: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+#: the label suffix of a fast-path row (``fast=True``)
+FAST_SUFFIX = " (fast)"
+
+
+def our_labels(names: Iterable[str]) -> list[str]:
+    """Each registry name, followed by ``"<name> (fast)"`` when the class has a fast path."""
+    labels = []
+    for name in names:
+        labels.append(name)
+        if algorithms.REGISTRY[name].has_fast_path:
+            labels.append(name + FAST_SUFFIX)
+    return labels
+
+
+def _parse_label(label: str) -> tuple[str, bool]:
+    """``(registry name, fast)`` of one of our row labels."""
+    if label.endswith(FAST_SUFFIX):
+        return label[: -len(FAST_SUFFIX)], True
+    return label, False
+
+
 def build_model(shape: ModelShape, device: str) -> nn.Module:
     from synthetic.llama import Llama, LlamaConfig
 
@@ -96,9 +122,11 @@ def _groups_for(name: str, model: nn.Module, rank: int) -> list[dict]:
     return paper_param_groups(name, model, **options)
 
 
-def make_ours(name: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
+def make_ours(label: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
+    """Our optimizer for a row label: the registry name (reference path) or ``"<name> (fast)"`` (``fast=True``)."""
+    name, fast = _parse_label(label)
     lr, hyper, _ = SETTINGS[name]
-    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, **hyper)
+    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, fast=fast, **hyper)
 
 
 def _third_party_groups(model: nn.Module, rank: int, key: str, extra: dict) -> list[dict]:
@@ -240,11 +268,16 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
     n_params = sum(p.numel() for p in model.parameters())
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     rows = []
-    entries: dict[str, Any] = {name: (lambda name=name: make_ours(name, model, shape.rank)) for name in (names or SETTINGS)}
+    entries: dict[str, Any] = {label: (lambda label=label: make_ours(label, model, shape.rank))
+                               for label in our_labels(names or SETTINGS)}
     if third_parties:
         entries.update(third_party(model, shape.rank))
     for label, make in entries.items():
-        row: dict[str, Any] = {"optimizer": label, "ours": label in SETTINGS, "model": shape.name, "params": n_params}
+        name, fast = _parse_label(label)
+        ours = name in SETTINGS
+        row: dict[str, Any] = {"optimizer": label, "ours": ours, "model": shape.name, "params": n_params}
+        if ours:
+            row["path"] = "fast" if fast else "reference"
         if isinstance(make, Exception):
             row.update(skipped=f"{type(make).__name__}: {make}")
             rows.append(row)
@@ -253,7 +286,7 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 row.update(time_steps(make, model, device, steady=steady,
-                                      refresh_gap=_refresh_gap(label) if label in SETTINGS
+                                      refresh_gap=_refresh_gap(name) if ours
                                       else (REFRESH_GAP if "GaLore" in label or "Fira" in label else None)))
         except Exception as exc:  # a failure is a row with its reason, never a silent omission
             row.update(error=f"{type(exc).__name__}: {exc}")
@@ -272,7 +305,7 @@ def bench_training(shape: ModelShape, device: str, *, names: Iterable[str] | Non
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
     tokens = torch.randint(0, shape.vocab, (batch, seq + 1), generator=gen).to(device)
-    labels = ["torch AdamW fused"] + list(names or SETTINGS)
+    labels = ["torch AdamW fused"] + our_labels(names or SETTINGS)
     for label in labels:
         torch.manual_seed(0)
         model = build_model(shape, device)
@@ -326,11 +359,26 @@ def run(device: str = "cuda", models: Iterable[str] = ("llama-60m", "llama-350m"
     steps = [row for m in models for row in bench_optimizers(CONFIGS[m], device, names=names, steady=steady,
                                                               bandwidth=bandwidth)]
     training = bench_training(CONFIGS[train_model], device, names=names, steps=train_steps) if train_model else []
-    return {"meta": meta, "step": steps, "training": training}
+    return {"meta": meta, "step": steps, "fast_speedups": fast_speedups(steps), "training": training}
 
 
 def _fmt_ms(v) -> str:
     return f"{1e3 * v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else "—"
+
+
+def fast_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and optimizer with both paths timed: the reference's and the fast path's step times and their ratios."""
+    timed = {(r["model"], r["optimizer"]): r for r in rows if "steady_s" in r}
+    out = []
+    for (model, label), fast in timed.items():
+        if not label.endswith(FAST_SUFFIX) or (model, label[: -len(FAST_SUFFIX)]) not in timed:
+            continue
+        ref = timed[(model, label[: -len(FAST_SUFFIX)])]
+        out.append({"model": model, "optimizer": ref["optimizer"], "reference_steady_s": ref["steady_s"],
+                    "fast_steady_s": fast["steady_s"], "steady_speedup": ref["steady_s"] / fast["steady_s"],
+                    "reference_amortized_s": ref["amortized_s"], "fast_amortized_s": fast["amortized_s"],
+                    "amortized_speedup": ref["amortized_s"] / fast["amortized_s"]})
+    return out
 
 
 def markdown(result: dict) -> str:
@@ -349,6 +397,15 @@ def markdown(result: dict) -> str:
                      f"{_fmt_ms(r['amortized_s'])} | {_fmt_ms(r.get('floor_s'))} | "
                      f"{r.get('steady_over_floor', float('nan')):.2f} | {r['state_bytes'] / 2**20:.1f} | "
                      f"{(peak or 0) / 2**20:.1f} |")
+    speedups = fast_speedups(result["step"])
+    if speedups:
+        lines += ["", "Fast path (`fast=True`) against the reference path, same model and gradients:", "",
+                  "| model | optimizer | reference steady (ms) | fast steady (ms) | speed-up | reference amortized (ms) | "
+                  "fast amortized (ms) | speed-up |", "|---|---|---|---|---|---|---|---|"]
+        for r in speedups:
+            lines.append(f"| {r['model']} | {r['optimizer']} | {_fmt_ms(r['reference_steady_s'])} | "
+                         f"{_fmt_ms(r['fast_steady_s'])} | {r['steady_speedup']:.2f}× | {_fmt_ms(r['reference_amortized_s'])} | "
+                         f"{_fmt_ms(r['fast_amortized_s'])} | {r['amortized_speedup']:.2f}× |")
     if result["training"]:
         lines += ["", "| model | optimizer | tokens/s | vs fused AdamW | optimizer share of step |", "|---|---|---|---|---|"]
         for r in result["training"]:
@@ -369,10 +426,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="llama-60m,llama-350m")
     ap.add_argument("--steady", type=int, default=20)
     ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--no-training", action="store_true", help="only the step-time table")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads (CPU)")
     ap.add_argument("--json", required=True)
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
-    result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady, train_steps=args.train_steps)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady, train_steps=args.train_steps,
+                 train_model=None if args.no_training else "llama-60m")
+    result["meta"]["threads"] = torch.get_num_threads()
     with open(args.json, "w") as fh:
         json.dump(result, fh, indent=1)
     text = markdown(result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from verify import cli
-from verify.gpu_bench import CONFIGS, SETTINGS, bench_optimizers, bench_training, copy_bandwidth, markdown
+from verify.gpu_bench import CONFIGS, SETTINGS, bench_optimizers, bench_training, copy_bandwidth, markdown, our_labels
 
 
 def test_every_registered_optimizer_has_a_benchmark_setting():
@@ -18,7 +18,9 @@ def test_step_bench_runs_every_optimizer_and_reports_state_and_floor():
     bandwidth = copy_bandwidth("cpu", 8)
     assert bandwidth > 0
     rows = bench_optimizers(CONFIGS["tiny"], "cpu", steady=2, third_parties=False, bandwidth=bandwidth)
-    assert {r["optimizer"] for r in rows} == set(SETTINGS)
+    assert {r["optimizer"] for r in rows} == set(our_labels(SETTINGS))
+    assert {"adam", "adam (fast)", "mars_adamw (fast)"} <= {r["optimizer"] for r in rows}
+    assert {r["path"] for r in rows if r["optimizer"].endswith(" (fast)")} == {"fast"}
     for r in rows:
         assert "error" not in r, r
         assert r["steady_s"] > 0 and r["state_bytes"] >= 0 and math.isfinite(r["floor_s"])
@@ -31,7 +33,8 @@ def test_step_bench_runs_every_optimizer_and_reports_state_and_floor():
 
 def test_training_bench_and_table():
     rows = bench_training(CONFIGS["tiny"], "cpu", names=["adam", "galore_adamw"], steps=1, batch=2, seq=16)
-    assert [r["optimizer"] for r in rows] == ["torch AdamW fused", "adam", "galore_adamw"]
+    assert [r["optimizer"] for r in rows] == ["torch AdamW fused"] + our_labels(["adam", "galore_adamw"])
+    assert "adam (fast)" in our_labels(["adam"])
     assert all(r["tokens_per_s"] > 0 and 0 < r["optimizer_fraction"] < 1 for r in rows)
     text = markdown({"meta": {"device": "cpu", "torch": "x", "copy_bandwidth_bytes_per_s": 1e9, "gradients": "g",
                               "refresh_gap": 200}, "step": [], "training": rows})
