@@ -62,6 +62,10 @@ each method module writes once as plain functions on tensors (the way ``torch.op
   ``"auto"``
       the fast path for a parameter group whose parameters are all on a CUDA device, the reference
       elsewhere (``torch.optim``'s ``foreach=None`` rule); a class without a fast path runs the reference.
+  ``"compile"``
+      the fast path on every device, its multi-tensor elementwise updates compiled by ``torch.compile``
+      so that each is a few fused kernels (:mod:`algorithms._compiled`: what is compiled, round-off
+      instead of bit-identity, and why a learning-rate schedule should use ``True``).
 
   The switch is an attribute of the optimizer (``opt.fast``), not a group hyperparameter: a state
   dict written under one setting loads under the other, and both produce the same state layout.
@@ -123,7 +127,7 @@ __all__ = [
 NONFINITE_POLICIES = ("raise", "skip", "ignore")
 DEFAULT_NONFINITE = "raise"
 #: the accepted values of ``fast=`` (module docstring)
-FAST_MODES = (False, True, "auto")
+FAST_MODES = (False, True, "auto", "compile")
 #: torch's own warning, which :meth:`ReferenceOptimizer.add_param_group` turns into an error
 _TORCH_DUPLICATE_WARNING = "optimizer contains a parameter group with duplicate parameters"
 
@@ -166,9 +170,9 @@ def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
 def check_fast(value: Any, cls: type) -> bool | str:
     """Validate ``fast=`` (``False``, ``True`` or ``"auto"``) for the optimizer class ``cls``."""
     if not any(value is mode or (isinstance(mode, str) and value == mode) for mode in FAST_MODES):
-        raise TypeError(f"fast must be False, True or 'auto', got {value!r}")
-    if value is True and not cls.has_fast_path:
-        raise ValueError(f"fast=True: {cls.__name__} has no fast path (only the reference path); "
+        raise TypeError(f"fast must be False, True, 'auto' or 'compile', got {value!r}")
+    if (value is True or value == "compile") and not cls.has_fast_path:
+        raise ValueError(f"fast={value!r}: {cls.__name__} has no fast path (only the reference path); "
                          "use fast=False, or 'auto' to take the fast path where one exists")
     return value
 
@@ -343,6 +347,15 @@ class ReferenceOptimizer(Optimizer):
         finally:
             self._restore_skipped()
         return loss
+
+    def _kernel(self, fn: Callable) -> Callable:
+        """A multi-tensor update function of the fast path, compiled under ``fast="compile"``
+        (:mod:`algorithms._compiled`)."""
+        if self.fast == "compile":
+            from ._compiled import compiled
+
+            return compiled(fn)
+        return fn
 
     def _uses_fast_path(self, group: dict[str, Any]) -> bool:
         """Whether ``group`` steps on the fast path this step (module docstring, "Fast path")."""

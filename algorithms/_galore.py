@@ -66,7 +66,7 @@ from .projection import (
     top_singular_basis,
 )
 from .validation import check_bool, check_choice, check_int, check_positive
-from .adam import adam_direction, bias_corrections, validate_adam_hyper
+from .adam import adam_direction, adam_update_foreach, bias_corrections, validate_adam_hyper
 
 __all__ = [
     "VARIANTS",
@@ -287,6 +287,7 @@ class SubspaceAdamWBase(StackedFastPath, ReferenceOptimizer):
 
     def _step_dense_foreach(self, params, grads, states, group) -> None:
         dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
                                    weight_decay_timing=group["weight_decay_timing"],
                                    bias_correction=group["bias_correction"])
 

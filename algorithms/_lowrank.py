@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -122,13 +122,15 @@ def dense_adamw_update_foreach(
     eps_placement: str,
     weight_decay_timing: str,
     bias_correction: bool = True,
+    update: Callable[..., None] = adam_update_foreach,
 ) -> None:
     """:func:`dense_adamw_update` on lists of parameters (multi-tensor; one call per device, dtype and step).
-    Unlike the single-tensor form it advances ``state["step"]`` itself."""
+    Unlike the single-tensor form it advances ``state["step"]`` itself; ``update`` is
+    :func:`algorithms.adam.adam_update_foreach` or its compiled form (``fast="compile"``)."""
     steps = advance_steps(states)
     beta1, beta2 = group["betas"]
     for idx in buckets(params, steps):
-        adam_update_foreach(
+        update(
             pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
             [states[i]["exp_avg_sq"] for i in idx], steps[idx[0]], lr=float(group["lr"]), beta1=beta1, beta2=beta2,
             eps=group["eps"], weight_decay=group["weight_decay"], decoupled_weight_decay=True,

@@ -183,7 +183,7 @@ class AdagradNorm(AdagradFamily):
         if group["scope"] == "tensor":
             super()._step_group_fast(group)
             return
-        self._step_whole_group(group, adagrad_norm_group_update_foreach)
+        self._step_whole_group(group, self._kernel(adagrad_norm_group_update_foreach))
 
     def _step_whole_group(self, group: dict[str, Any], update) -> None:
         """``scope="group"``: one accumulator for every parameter of the group; ``update`` is

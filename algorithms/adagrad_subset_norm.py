@@ -185,7 +185,7 @@ class AdagradFamily(ReferenceOptimizer):
         advance_steps(states)
         layouts = [self._layout(p, group) for p in params]
         for idx in buckets(params):
-            adagrad_subset_norm_update_foreach(
+            self._kernel(adagrad_subset_norm_update_foreach)(
                 pick(params, idx),
                 pick(grads, idx),
                 [states[i]["sum_sq"] for i in idx],

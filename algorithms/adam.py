@@ -261,7 +261,7 @@ class Adam(ReferenceOptimizer):
         steps = advance_steps(states)
         beta1, beta2 = group["betas"]
         for idx in buckets(params, steps):
-            adam_update_foreach(
+            self._kernel(adam_update_foreach)(
                 pick(params, idx),
                 pick(grads, idx),
                 [states[i]["exp_avg"] for i in idx],

@@ -356,7 +356,7 @@ class AdamSN(ReferenceOptimizer):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         layouts = [param_layout(p, group["batch_dims"], group["subset_size"]) for p in params]
         for idx in buckets(params, steps):
-            adam_sn_update_foreach(
+            self._kernel(adam_sn_update_foreach)(
                 pick(params, idx),
                 pick(grads, idx),
                 [states[i]["exp_avg"] for i in idx] if beta1 != 0 else None,

@@ -169,7 +169,7 @@ from .projection import (
 from ._registry import register
 from .grouping import Routing
 from .validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
-from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
+from .adam import EPS_PLACEMENTS, adam_direction, adam_update_foreach, validate_adam_hyper
 from .weight_decay import decay_after, decay_before
 
 __all__ = [
@@ -505,6 +505,7 @@ class AdaRankGrad(StackedFastPath, ReferenceOptimizer):
 
     def _step_dense_foreach(self, params, grads, states, group) -> None:
         dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
                                    weight_decay_timing=group["weight_decay_timing"],
                                    bias_correction=group["bias_correction"] != "none")
 

@@ -173,7 +173,7 @@ from .projection import (
 from ._registry import register
 from .grouping import Routing
 from .validation import check_beta, check_bool, check_choice, check_int
-from .adam import adam_direction, validate_adam_hyper
+from .adam import adam_direction, adam_update_foreach, validate_adam_hyper
 from .weight_decay import decay_after, decay_before
 
 __all__ = [
@@ -447,6 +447,7 @@ class LDAdam(StackedFastPath, ReferenceOptimizer):
 
     def _step_dense_foreach(self, params, grads, states, group) -> None:
         dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
                                    weight_decay_timing=group["weight_decay_timing"])
 
     def _update_param(self, p, grad, state, group) -> None:

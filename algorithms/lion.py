@@ -132,5 +132,5 @@ class Lion(ReferenceOptimizer):
         advance_steps(states)
         beta1, beta2 = group["betas"]
         for idx in buckets(params):
-            lion_update_foreach(pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
+            self._kernel(lion_update_foreach)(pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
                                 lr=float(group["lr"]), beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"])

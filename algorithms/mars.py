@@ -765,7 +765,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
         beta1, beta2 = group["betas_1d"]
         for bucket in buckets(pick(params, dense), pick(steps, dense)):
             idx = pick(dense, bucket)
-            adam_update_foreach(
+            self._kernel(adam_update_foreach)(
                 pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
                 [states[i]["exp_avg_sq"] for i in idx], steps[idx[0]], lr=fallback_lr(group), beta1=beta1, beta2=beta2,
                 eps=group["eps"], weight_decay=group["weight_decay_1d"], decoupled_weight_decay=True,

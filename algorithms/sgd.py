@@ -186,7 +186,7 @@ class SGD(ReferenceOptimizer):
                 if "momentum_buffer" not in state:  # momentum switched on mid-run via the group
                     state["momentum_buffer"] = torch.zeros_like(p)
         for idx in buckets(params, steps):
-            sgd_update_foreach(
+            self._kernel(sgd_update_foreach)(
                 pick(params, idx),
                 pick(grads, idx),
                 [states[i]["momentum_buffer"] for i in idx] if momentum != 0 else None,

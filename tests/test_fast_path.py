@@ -82,8 +82,13 @@ def closure_for(opt, params, targets):
 def run_both(name, kwargs, shapes, steps=STEPS, drop=None):
     """Step a reference and a fast optimizer on copies of the same parameters; ``drop(t)`` lists the
     parameter indices whose gradient is ``None`` at step ``t`` (so step counts diverge)."""
+    return run_both_modes(name, kwargs, shapes, modes=(False, True), steps=steps, drop=drop)
+
+
+def run_both_modes(name, kwargs, shapes, *, modes, steps=STEPS, drop=None):
+    """:func:`run_both` for two values of ``fast=`` (e.g. ``(True, "compile")``)."""
     runs = []
-    for fast in (False, True):
+    for fast in modes:
         params = make_params(shapes)
         targets = [torch.randn(p.shape, generator=torch.Generator().manual_seed(1), dtype=p.dtype) for p in params]
         with warnings.catch_warnings():
