@@ -90,23 +90,30 @@ SETTINGS: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {
 
 #: the label suffix of a fast-path row (``fast=True``)
 FAST_SUFFIX = " (fast)"
+#: our paths: the ``fast=`` value and the row label's suffix
+PATHS: dict[str, tuple[bool | str, str]] = {"reference": (False, ""), "fast": (True, FAST_SUFFIX),
+                                            "compile": ("compile", " (compile)")}
+#: the methods whose fast path has compiled parts (algorithms/_compiled.py): the only ones given "(compile)" rows
+COMPILED = ("adam", "sgd", "lion", "adagrad_norm", "adagrad_coordinate", "adagrad_subset_norm", "adam_sn", "rmsprop_sn")
 
 
-def our_labels(names: Iterable[str]) -> list[str]:
-    """Each registry name, followed by ``"<name> (fast)"`` when the class has a fast path."""
+def our_labels(names: Iterable[str], paths: Iterable[str] = ("reference", "fast")) -> list[str]:
+    """Each registry name on each path: ``name`` (reference), ``"<name> (fast)"``, ``"<name> (compile)"`` (the
+    elementwise methods only)."""
     labels = []
     for name in names:
-        labels.append(name)
-        if algorithms.REGISTRY[name].has_fast_path:
-            labels.append(name + FAST_SUFFIX)
+        for path in paths:
+            if path == "reference" or (algorithms.REGISTRY[name].has_fast_path and (path != "compile" or name in COMPILED)):
+                labels.append(name + PATHS[path][1])
     return labels
 
 
-def _parse_label(label: str) -> tuple[str, bool]:
-    """``(registry name, fast)`` of one of our row labels."""
-    if label.endswith(FAST_SUFFIX):
-        return label[: -len(FAST_SUFFIX)], True
-    return label, False
+def _parse_label(label: str) -> tuple[str, str]:
+    """``(registry name, path)`` of one of our row labels."""
+    for path, (_, suffix) in PATHS.items():
+        if suffix and label.endswith(suffix):
+            return label[: -len(suffix)], path
+    return label, "reference"
 
 
 def build_model(shape: ModelShape, device: str) -> nn.Module:
@@ -124,9 +131,9 @@ def _groups_for(name: str, model: nn.Module, rank: int) -> list[dict]:
 
 def make_ours(label: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
     """Our optimizer for a row label: the registry name (reference path) or ``"<name> (fast)"`` (``fast=True``)."""
-    name, fast = _parse_label(label)
+    name, path = _parse_label(label)
     lr, hyper, _ = SETTINGS[name]
-    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, fast=fast, **hyper)
+    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, fast=PATHS[path][0], **hyper)
 
 
 def _third_party_groups(model: nn.Module, rank: int, key: str, extra: dict) -> list[dict]:
@@ -263,21 +270,22 @@ def _refresh_gap(name: str) -> int | None:
 
 
 def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | None = None, steady: int = 20,
-                     third_parties: bool = True, bandwidth: float | None = None) -> list[dict[str, Any]]:
+                     third_parties: bool = True, bandwidth: float | None = None,
+                     paths: Iterable[str] = ("reference", "fast")) -> list[dict[str, Any]]:
     model = build_model(shape, device)
     n_params = sum(p.numel() for p in model.parameters())
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     rows = []
     entries: dict[str, Any] = {label: (lambda label=label: make_ours(label, model, shape.rank))
-                               for label in our_labels(names or SETTINGS)}
+                               for label in our_labels(names or SETTINGS, paths)}
     if third_parties:
         entries.update(third_party(model, shape.rank))
     for label, make in entries.items():
-        name, fast = _parse_label(label)
+        name, path = _parse_label(label)
         ours = name in SETTINGS
         row: dict[str, Any] = {"optimizer": label, "ours": ours, "model": shape.name, "params": n_params}
         if ours:
-            row["path"] = "fast" if fast else "reference"
+            row["path"] = path
         if isinstance(make, Exception):
             row.update(skipped=f"{type(make).__name__}: {make}")
             rows.append(row)
@@ -300,12 +308,12 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
 
 
 def bench_training(shape: ModelShape, device: str, *, names: Iterable[str] | None = None, steps: int = 20,
-                   batch: int = 32, seq: int = 256) -> list[dict[str, Any]]:
+                   batch: int = 32, seq: int = 256, paths: Iterable[str] = ("reference", "fast")) -> list[dict[str, Any]]:
     """Tokens/s of forward + backward + step (bf16 autocast on CUDA) and the optimizer's share of the step."""
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
     tokens = torch.randint(0, shape.vocab, (batch, seq + 1), generator=gen).to(device)
-    labels = ["torch AdamW fused"] + our_labels(names or SETTINGS)
+    labels = ["torch AdamW fused"] + our_labels(names or SETTINGS, paths)
     for label in labels:
         torch.manual_seed(0)
         model = build_model(shape, device)
@@ -347,18 +355,47 @@ def bench_training(shape: ModelShape, device: str, *, names: Iterable[str] | Non
 
 
 def run(device: str = "cuda", models: Iterable[str] = ("llama-60m", "llama-350m"), *, steady: int = 20,
-        train_model: str | None = "llama-60m", train_steps: int = 20, names: Iterable[str] | None = None) -> dict:
+        train_model: str | None = "llama-60m", train_steps: int = 20, names: Iterable[str] | None = None,
+        paths: Iterable[str] = ("reference", "fast"), third_parties: bool = True) -> dict:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("verify bench --gpu: no CUDA device here (torch.cuda.is_available() is False)")
+    paths = tuple(paths)
+    unknown = sorted(set(paths) - set(PATHS))
+    if unknown:
+        raise ValueError(f"paths: unknown {unknown}; valid: {', '.join(PATHS)}")
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 as the references compute it
     bandwidth = copy_bandwidth(device, 1024 if device.startswith("cuda") else 64)
     meta = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
             "torch": torch.__version__, "copy_bandwidth_bytes_per_s": bandwidth, "refresh_gap": REFRESH_GAP,
             "gradients": "fixed random gradients (N(0, 1e-4)), fp32 parameters, tf32 off",
-            "routing": "algorithms.grouping.paper_param_groups; third parties: block matrices low-rank"}
+            "routing": "algorithms.grouping.paper_param_groups; third parties: block matrices low-rank",
+            "paths": list(paths), "third_parties": third_parties}
     steps = [row for m in models for row in bench_optimizers(CONFIGS[m], device, names=names, steady=steady,
-                                                              bandwidth=bandwidth)]
-    training = bench_training(CONFIGS[train_model], device, names=names, steps=train_steps) if train_model else []
+                                                              bandwidth=bandwidth, paths=paths,
+                                                              third_parties=third_parties)]
+    training = (bench_training(CONFIGS[train_model], device, names=names, steps=train_steps, paths=paths)
+                if train_model else [])
+    return {"meta": meta, "step": steps, "fast_speedups": fast_speedups(steps), "training": training}
+
+
+def merge(parts: list[dict]) -> dict:
+    """One result from several runs of :func:`run` (e.g. one device call per model): the rows concatenated
+    in order, the first part's meta with every part's meta under ``"parts"``. The parts must name one device
+    and one torch (``ValueError`` otherwise); a row (model, optimizer) measured twice is an error."""
+    if not parts:
+        raise ValueError("merge: no parts")
+    devices = {(p["meta"]["device"], p["meta"]["torch"]) for p in parts}
+    if len(devices) != 1:
+        raise ValueError(f"merge: the parts were measured on different devices or torch versions: {sorted(devices)}")
+    steps = [row for p in parts for row in p["step"]]
+    training = [row for p in parts for row in p["training"]]
+    for kind, rows in (("step", steps), ("training", training)):
+        keys = [(r["model"], r["optimizer"]) for r in rows]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"merge: {kind} rows measured in more than one part: {repeated}")
+    meta = dict(parts[0]["meta"])
+    meta["parts"] = [p["meta"] for p in parts]
     return {"meta": meta, "step": steps, "fast_speedups": fast_speedups(steps), "training": training}
 
 
@@ -367,18 +404,50 @@ def _fmt_ms(v) -> str:
 
 
 def fast_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per model and optimizer with both paths timed: the reference's and the fast path's step times and their ratios."""
+    """Per model, optimizer and non-reference path timed next to the reference: both step times and their ratios."""
     timed = {(r["model"], r["optimizer"]): r for r in rows if "steady_s" in r}
     out = []
-    for (model, label), fast in timed.items():
-        if not label.endswith(FAST_SUFFIX) or (model, label[: -len(FAST_SUFFIX)]) not in timed:
+    for (model, label), row in timed.items():
+        name, path = _parse_label(label)
+        if path == "reference" or not row.get("ours") or (model, name) not in timed:
             continue
-        ref = timed[(model, label[: -len(FAST_SUFFIX)])]
-        out.append({"model": model, "optimizer": ref["optimizer"], "reference_steady_s": ref["steady_s"],
-                    "fast_steady_s": fast["steady_s"], "steady_speedup": ref["steady_s"] / fast["steady_s"],
-                    "reference_amortized_s": ref["amortized_s"], "fast_amortized_s": fast["amortized_s"],
-                    "amortized_speedup": ref["amortized_s"] / fast["amortized_s"]})
+        ref = timed[(model, name)]
+        out.append({"model": model, "optimizer": name, "path": path, "reference_steady_s": ref["steady_s"],
+                    "fast_steady_s": row["steady_s"], "steady_speedup": ref["steady_s"] / row["steady_s"],
+                    "reference_amortized_s": ref["amortized_s"], "fast_amortized_s": row["amortized_s"],
+                    "amortized_speedup": ref["amortized_s"] / row["amortized_s"]})
     return out
+
+
+#: per optimizer of ours, the row of the authors' (or the closest third-party) implementation it is compared with
+AUTHORS = {"adam": "torch AdamW fused", "galore_adamw": "galore-torch GaLoreAdamW", "fira_adamw": "fira FiraAdamW",
+           "mars_adamw": "pytorch-optimizer MARS", "adam_sn": "pytorch-optimizer AdamWSN", "lion": "lion-pytorch Lion"}
+
+
+def readme_table(result: dict, model: str = "llama-350m") -> str:
+    """The README's step-time table for ``model``: per optimizer, ms per step (amortized over the refresh period
+    where there is one) on each path of ours, the authors' code, the floor, and the best of ours over theirs."""
+    rows = {r["optimizer"]: r for r in result["step"] if r["model"] == model}
+    paths = [p for p in PATHS if any(r.get("path") == p for r in rows.values())]
+    head = ["optimizer"] + [f"ours, {p}" for p in paths] + ["authors' / third-party code", "floor",
+                                                            "best ours / floor", "theirs / best ours"]
+    lines = [f"| {model}, ms per step (amortized) | " + " | ".join(head[1:]) + " |", "|" + "---|" * len(head)]
+    for name in SETTINGS:
+        if name not in rows:
+            continue
+        ours = [rows.get(name + PATHS[p][1]) for p in paths]
+        times = [r["amortized_s"] for r in ours if r and "amortized_s" in r]
+        cells = [_fmt_ms(r["amortized_s"]) if r and "amortized_s" in r else "—" for r in ours]
+        theirs = rows.get(AUTHORS.get(name, ""))
+        floor = rows[name].get("floor_s")
+        best = min(times) if times else math.nan
+        cells.append(f"{AUTHORS[name]} {_fmt_ms(theirs['amortized_s'])}" if theirs and "amortized_s" in theirs else "—")
+        cells.append(_fmt_ms(floor))
+        cells.append(f"{best / floor:.1f}×" if floor and math.isfinite(best) else "—")
+        cells.append(f"{theirs['amortized_s'] / best:.2f}×" if theirs and "amortized_s" in theirs and math.isfinite(best)
+                     else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(result: dict) -> str:
@@ -399,11 +468,11 @@ def markdown(result: dict) -> str:
                      f"{(peak or 0) / 2**20:.1f} |")
     speedups = fast_speedups(result["step"])
     if speedups:
-        lines += ["", "Fast path (`fast=True`) against the reference path, same model and gradients:", "",
-                  "| model | optimizer | reference steady (ms) | fast steady (ms) | speed-up | reference amortized (ms) | "
-                  "fast amortized (ms) | speed-up |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "Fast paths (`fast=True`, `fast=\"compile\"`) against the reference path, same model and gradients:",
+                  "", "| model | optimizer | path | reference steady (ms) | path steady (ms) | speed-up | "
+                  "reference amortized (ms) | path amortized (ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
         for r in speedups:
-            lines.append(f"| {r['model']} | {r['optimizer']} | {_fmt_ms(r['reference_steady_s'])} | "
+            lines.append(f"| {r['model']} | {r['optimizer']} | {r['path']} | {_fmt_ms(r['reference_steady_s'])} | "
                          f"{_fmt_ms(r['fast_steady_s'])} | {r['steady_speedup']:.2f}× | {_fmt_ms(r['reference_amortized_s'])} | "
                          f"{_fmt_ms(r['fast_amortized_s'])} | {r['amortized_speedup']:.2f}× |")
     if result["training"]:
@@ -427,15 +496,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steady", type=int, default=20)
     ap.add_argument("--train-steps", type=int, default=20)
     ap.add_argument("--no-training", action="store_true", help="only the step-time table")
+    ap.add_argument("--train-model", default="llama-60m", help="the model of the training-throughput rows")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (CPU)")
+    ap.add_argument("--paths", default="reference,fast",
+                    help="our paths to time, of: reference, fast, compile (the elementwise methods only)")
+    ap.add_argument("--names", default=None, help="only these optimizers of ours (comma-separated registry names)")
+    ap.add_argument("--no-third-party", action="store_true", help="no torch AdamW and no third-party rows")
+    ap.add_argument("--merge", nargs="+", metavar="PART", help="merge the JSON files of several runs (no benchmark)")
+    ap.add_argument("--readme-table", metavar="MODEL", help="with --merge: print the README table of MODEL too")
     ap.add_argument("--json", required=True)
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady, train_steps=args.train_steps,
-                 train_model=None if args.no_training else "llama-60m")
-    result["meta"]["threads"] = torch.get_num_threads()
+    if args.merge:
+        parts = []
+        for path in args.merge:
+            with open(path) as fh:
+                parts.append(json.load(fh))
+        result = merge(parts)
+    else:
+        result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady,
+                     train_steps=args.train_steps, train_model=None if args.no_training else args.train_model,
+                     names=args.names.split(",") if args.names else None,
+                     paths=[p for p in args.paths.split(",") if p], third_parties=not args.no_third_party)
+        result["meta"]["threads"] = torch.get_num_threads()
     with open(args.json, "w") as fh:
         json.dump(result, fh, indent=1)
     text = markdown(result)
@@ -443,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.markdown, "w") as fh:
             fh.write(text)
     print(text)
+    if args.readme_table:
+        print(readme_table(result, args.readme_table))
     return 0
 
 

@@ -48,3 +48,26 @@ def test_gpu_flag_without_cuda_is_a_clear_error(capsys, tmp_path):
         return
     assert cli.main(["bench", "--gpu", "--json", str(tmp_path / "g.json")]) == 2
     assert "CUDA" in capsys.readouterr().err
+
+
+def test_paths_merge_and_readme_table():
+    import pytest
+
+    from verify.gpu_bench import merge, our_labels, readme_table, run
+
+    assert our_labels(["adam", "galore_adamw"], ("reference", "fast", "compile")) == [
+        "adam", "adam (fast)", "adam (compile)", "galore_adamw", "galore_adamw (fast)"]
+    ref = run("cpu", ["tiny"], steady=2, train_model=None, names=["adam"], paths=["reference"], third_parties=False)
+    fast = run("cpu", ["tiny"], steady=2, train_model=None, names=["adam"], paths=["fast"], third_parties=False)
+    merged = merge([ref, fast])
+    assert [r["optimizer"] for r in merged["step"]] == ["adam", "adam (fast)"]
+    assert [(s["optimizer"], s["path"]) for s in merged["fast_speedups"]] == [("adam", "fast")]
+    assert len(merged["meta"]["parts"]) == 2
+    table = readme_table(merged, "tiny")
+    assert table.splitlines()[2].startswith("| adam | ") and "ours, fast" in table.splitlines()[0]
+    with pytest.raises(ValueError, match="more than one part"):
+        merge([ref, ref])
+    with pytest.raises(ValueError, match="different devices"):
+        merge([ref, {**fast, "meta": {**fast["meta"], "device": "another"}}])
+    with pytest.raises(ValueError, match="paths"):
+        run("cpu", ["tiny"], paths=["fastest"])
