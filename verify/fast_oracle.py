@@ -22,7 +22,8 @@ The verdict of a method:
 ``FAIL``        anything else: the fast path fails where the float32 reference path passes, fails earlier,
                 or its error is larger by more than ``ERROR_RATIO``.
 
-Run: ``python -m verify.fast_oracle --device cuda --json fast_oracle.json --markdown fast_oracle.md``.
+Run: ``python -m verify.fast_oracle --device cuda --json OUT.json --markdown OUT_MD`` (scripts/device_fast.sh, part
+``oracle``).
 """
 
 from __future__ import annotations
