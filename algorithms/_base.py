@@ -40,7 +40,38 @@ each method module writes once as plain functions on tensors (the way ``torch.op
   adagrad_norm (one norm for the whole group)                                            56      56
   =====================================================================================  ======  ======
 
-  The checks cost one host synchronisation per device per step.
+  The check is one multi-tensor reduction per device and dtype (the L1 norm of every gradient, which is
+  finite exactly when the gradient is, unless the sum overflows; a tensor it flags is confirmed entry
+  by entry, so an overflowing but finite gradient is never reported) and one host synchronisation per
+  device per step.
+* **Fast path** (``fast=``): every optimizer has one readable single-tensor path, the **reference**
+  (the code the docstrings, the oracle and the committed results use). Every registered class also
+  has a fast path (``has_fast_path``) that computes the same maths and is tested equal to the
+  reference in float64 to round-off (``tests/test_fast_path.py``, state included): the elementwise
+  methods run ``torch._foreach_*`` over the parameters of a group, bucketed by device, dtype and step
+  (:mod:`algorithms._foreach`); the projected methods step the matrices of one shape as one stack, with
+  one batched SVD/QR/power iteration and batched products per shape (:mod:`algorithms._stacked`; a step
+  that draws random numbers from a parameter's own generator stays per parameter, so the streams are
+  the reference's):
+
+  ``False`` (default)
+      the reference path everywhere. A reference implementation's default is the code you read;
+      the fast path is asked for, as ``fused=True`` is in ``torch.optim``.
+  ``True``
+      the fast path on every device (``ValueError`` for a class without one).
+  ``"auto"``
+      the fast path for a parameter group whose parameters are all on a CUDA device, the reference
+      elsewhere (``torch.optim``'s ``foreach=None`` rule); a class without a fast path runs the reference.
+  ``"compile"``
+      the fast path on every device, its multi-tensor elementwise updates compiled by ``torch.compile``
+      so that each is a few fused kernels (:mod:`algorithms._compiled`: what is compiled, round-off
+      instead of bit-identity, and why a learning-rate schedule should use ``True``).
+
+  The switch is an attribute of the optimizer (``opt.fast``), not a group hyperparameter: a state
+  dict written under one setting loads under the other, and both produce the same state layout.
+  DTensor (FSDP2) parameter groups always take the reference path. The fast path holds every
+  parameter's temporaries of one step at once (like ``foreach=True`` in ``torch.optim``), so its
+  transient memory is a few parameter-sized buffers per bucket instead of per tensor.
 * **Randomness**: an optimizer that draws random numbers does so from a per-parameter
   :class:`torch.Generator` seeded from ``(group seed, position of the parameter in its group)``
   (so a parameter group behaves exactly like a separate optimizer); its state is saved in
@@ -90,10 +121,13 @@ __all__ = [
     "DEFAULT_NONFINITE",
     "param_seed",
     "batch_shape",
+    "FAST_MODES",
 ]
 
 NONFINITE_POLICIES = ("raise", "skip", "ignore")
 DEFAULT_NONFINITE = "raise"
+#: the accepted values of ``fast=`` (module docstring)
+FAST_MODES = (False, True, "auto", "compile")
 #: torch's own warning, which :meth:`ReferenceOptimizer.add_param_group` turns into an error
 _TORCH_DUPLICATE_WARNING = "optimizer contains a parameter group with duplicate parameters"
 
@@ -109,21 +143,38 @@ def param_seed(seed: int, index: int) -> int:
 
 
 def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
-    """``[bool(isfinite(t).all()) for t in tensors]`` with one host synchronisation per device
-    (meta tensors hold no values and count as finite)."""
+    """``[bool(isfinite(t).all()) for t in tensors]`` with one multi-tensor reduction per device and dtype and
+    one host synchronisation per device (meta tensors hold no values and count as finite).
+
+    The reduction is the L1 norm, which is NaN or Inf exactly when an entry is, or when the sum of finite
+    entries overflows; a tensor it flags is checked entry by entry, so the answer is exact."""
     flags: list[bool] = [True] * len(tensors)
-    by_device: dict[torch.device, list[int]] = defaultdict(list)
-    sharded = [i for i, t in enumerate(tensors) if is_dtensor(t)]
+    sharded: list[int] = []
+    by_device: dict[torch.device, dict[torch.dtype, list[int]]] = {}
+    for i, t in enumerate(tensors):
+        if is_dtensor(t):
+            sharded.append(i)
+        elif t.device.type != "meta" and t.numel():
+            by_device.setdefault(t.device, {}).setdefault(t.dtype, []).append(i)
     for i, ok in zip(sharded, dtensors_finite([tensors[i] for i in sharded])):
         flags[i] = ok
-    for i, t in enumerate(tensors):
-        if t.device.type != "meta" and not is_dtensor(t):
-            by_device[t.device].append(i)
-    for indices in by_device.values():
-        verdicts = torch.stack([torch.isfinite(tensors[i]).all() for i in indices]).tolist()
-        for i, ok in zip(indices, verdicts):
-            flags[i] = bool(ok)
+    for by_dtype in by_device.values():
+        order = [i for indices in by_dtype.values() for i in indices]
+        sums = [torch.stack(torch._foreach_norm([tensors[i] for i in indices], 1)).isfinite()
+                for indices in by_dtype.values()]
+        for i, ok in zip(order, torch.cat(sums).tolist()):
+            flags[i] = ok or bool(torch.isfinite(tensors[i]).all())
     return flags
+
+
+def check_fast(value: Any, cls: type) -> bool | str:
+    """Validate ``fast=`` (``False``, ``True`` or ``"auto"``) for the optimizer class ``cls``."""
+    if not any(value is mode or (isinstance(mode, str) and value == mode) for mode in FAST_MODES):
+        raise TypeError(f"fast must be False, True, 'auto' or 'compile', got {value!r}")
+    if (value is True or value == "compile") and not cls.has_fast_path:
+        raise ValueError(f"fast={value!r}: {cls.__name__} has no fast path (only the reference path); "
+                         "use fast=False, or 'auto' to take the fast path where one exists")
+    return value
 
 
 class ReferenceOptimizer(Optimizer):
@@ -149,6 +200,8 @@ class ReferenceOptimizer(Optimizer):
     elementwise: ClassVar[bool] = False
     #: state keys kept on the host (CPU) whatever the parameter's device
     host_state_keys: ClassVar[frozenset[str]] = frozenset({"step", "rng_state", "nonfinite_skips"})
+    #: the class implements :meth:`_step_group_fast`, the multi-tensor path selected by ``fast=``
+    has_fast_path: ClassVar[bool] = False
     #: per variant, the defaults of the arguments a caller leaves as ``None`` (``{variant: {key: value}}``).
     #: The one resolution rule: :meth:`resolve_variant` fills them at construction, :meth:`resolved` reads
     #: a group's value at step time (a group may set its own ``variant``)
@@ -179,7 +232,9 @@ class ReferenceOptimizer(Optimizer):
         seed: int = 0,
         nonfinite: str = DEFAULT_NONFINITE,
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
+        self.fast = check_fast(fast, type(self))
         defaults = dict(defaults)
         defaults["seed"] = check_int("seed", seed, minimum=0)
         defaults["nonfinite"] = check_choice("nonfinite", nonfinite, NONFINITE_POLICIES)
@@ -209,6 +264,10 @@ class ReferenceOptimizer(Optimizer):
         raise NotImplementedError
 
     def _update_param(self, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _step_group_fast(self, group: dict[str, Any]) -> None:
+        """The multi-tensor step of one group (classes with ``has_fast_path``); equal to :meth:`_step_group`."""
         raise NotImplementedError
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -281,10 +340,49 @@ class ReferenceOptimizer(Optimizer):
         try:
             self._screen_gradients()
             for group in self.param_groups:
-                self._step_group(group)
+                if self._uses_fast_path(group):
+                    self._step_group_fast(group)
+                else:
+                    self._step_group(group)
         finally:
             self._restore_skipped()
         return loss
+
+    def _kernel(self, fn: Callable) -> Callable:
+        """A multi-tensor update function of the fast path, compiled under ``fast="compile"``
+        (:mod:`algorithms._compiled`)."""
+        if self.fast == "compile":
+            from ._compiled import compiled
+
+            return compiled(fn)
+        return fn
+
+    def _uses_fast_path(self, group: dict[str, Any]) -> bool:
+        """Whether ``group`` steps on the fast path this step (module docstring, "Fast path")."""
+        if not self.fast or not self.has_fast_path:
+            return False
+        params = [p for p in group["params"] if p.grad is not None]
+        if any(is_dtensor(p) for p in params):
+            return False
+        if self.fast == "auto":
+            return bool(params) and all(p.device.type == "cuda" for p in params)
+        return True
+
+    def _active_params(self, group: dict[str, Any]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[dict[str, Any]]]:
+        """``(params, grads, states)`` of the parameters of ``group`` that have a gradient, every state
+        initialised as :meth:`_step_group` does it (the fast path's bookkeeping)."""
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = torch.zeros((), dtype=torch.int64)
+                self._init_state(p, group, state)
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        return params, grads, states
 
     def _param_label(self, group_index: int, param_index: int) -> str:
         group = self.param_groups[group_index]
@@ -432,8 +530,15 @@ class ReferenceOptimizer(Optimizer):
             return {k: self._restore_state_value(k, v, p) for k, v in value.items()}
         return value
 
+    def __getstate__(self) -> dict[str, Any]:  # keep the fast switch through copy.deepcopy / pickling
+        state = super().__getstate__()
+        state["fast"] = self.fast
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        if not hasattr(self, "fast"):
+            self.fast = False
         if not hasattr(self, "_generators"):
             self._reset_runtime()
         self._groups_validated = True

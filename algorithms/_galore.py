@@ -45,9 +45,11 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
+from ._stacked import StackedFastPath
 from ._lowrank import (
     checked_rank,
     dense_adamw_update,
+    dense_adamw_update_foreach,
     init_dense_state,
     init_subspace_state,
     matrix_shape,
@@ -64,7 +66,7 @@ from .projection import (
     top_singular_basis,
 )
 from .validation import check_bool, check_choice, check_int, check_positive
-from .adam import adam_direction, bias_corrections, validate_adam_hyper
+from .adam import adam_direction, adam_update_foreach, bias_corrections, validate_adam_hyper
 
 __all__ = [
     "VARIANTS",
@@ -159,7 +161,7 @@ def bias_factor(step: int, group: dict[str, Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- the optimizer base
-class SubspaceAdamWBase(ReferenceOptimizer):
+class SubspaceAdamWBase(StackedFastPath, ReferenceOptimizer):
     """GaLore-family bookkeeping: argument resolution, validation, routing, refreshes, state layout.
 
     Subclasses implement :meth:`_projected_step` (the update of one projected matrix, given the
@@ -175,6 +177,10 @@ class SubspaceAdamWBase(ReferenceOptimizer):
     ``exp_avg_sq``  same shape
 
     Dense parameters keep ``step``, ``exp_avg``, ``exp_avg_sq`` of their own shape.
+
+    Fast path (``fast=``, :mod:`algorithms._stacked`): the projected matrices of one shape are stepped as one
+    stack (one batched SVD at a refresh, batched projections every step); the dense parameters take
+    :func:`algorithms._lowrank.dense_adamw_update_foreach`.
     """
 
     variants: ClassVar[tuple[str, ...]] = VARIANTS
@@ -208,6 +214,7 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         seed: int,
         nonfinite: str,
         batch_dims: int,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, lr=lr, eps=eps, scale=scale, update_proj_gap=update_proj_gap,
                                         eps_placement=eps_placement, weight_decay_timing=weight_decay_timing,
@@ -224,7 +231,7 @@ class SubspaceAdamWBase(ReferenceOptimizer):
             lowrank=True,
             **extra,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -274,6 +281,15 @@ class SubspaceAdamWBase(ReferenceOptimizer):
         state["step"] += 1
         R = project(grad, state["basis"], side)
         self._projected_step(p, grad, R, state, group, side)
+
+    def _fast_dense(self, p: torch.Tensor, group: dict[str, Any]) -> bool:
+        return not uses_projection(p, group)
+
+    def _step_dense_foreach(self, params, grads, states, group) -> None:
+        dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
+                                   weight_decay_timing=group["weight_decay_timing"],
+                                   bias_correction=group["bias_correction"])
 
     def _refresh(self, grad, state, group, side: str, rank: int) -> None:
         new = subspace_basis(grad, rank, side, group["variant"])

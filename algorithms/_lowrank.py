@@ -7,19 +7,21 @@
   project ``nn.Linear`` weights). Each method documents the ε/weight-decay conventions of its dense
   step. :func:`algorithms.grouping.paper_param_groups` builds the groups each paper used.
 * **Dense step.** :func:`dense_adamw_update` runs :func:`algorithms.adam.adam_update` on the state
-  keys ``exp_avg`` / ``exp_avg_sq``, so the dense path is written once.
+  keys ``exp_avg`` / ``exp_avg_sq``, so the dense path is written once; :func:`dense_adamw_update_foreach`
+  is its multi-tensor form (the fast path, ``fast=``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from .projection import validate_rank
 from .distributed import full_for
 from .validation import check_bool
-from .adam import adam_update
+from .adam import adam_update, adam_update_foreach
+from ._foreach import advance_steps, buckets, pick
 
 __all__ = [
     "matrix_shape",
@@ -30,6 +32,7 @@ __all__ = [
     "init_dense_state",
     "init_subspace_state",
     "dense_adamw_update",
+    "dense_adamw_update_foreach",
 ]
 
 
@@ -108,3 +111,28 @@ def dense_adamw_update(
         weight_decay_timing=weight_decay_timing,
         bias_correction=bias_correction,
     )
+
+
+def dense_adamw_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    group: dict[str, Any],
+    *,
+    eps_placement: str,
+    weight_decay_timing: str,
+    bias_correction: bool = True,
+    update: Callable[..., None] = adam_update_foreach,
+) -> None:
+    """:func:`dense_adamw_update` on lists of parameters (multi-tensor; one call per device, dtype and step).
+    Unlike the single-tensor form it advances ``state["step"]`` itself; ``update`` is
+    :func:`algorithms.adam.adam_update_foreach` or its compiled form (``fast="compile"``)."""
+    steps = advance_steps(states)
+    beta1, beta2 = group["betas"]
+    for idx in buckets(params, steps):
+        update(
+            pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
+            [states[i]["exp_avg_sq"] for i in idx], steps[idx[0]], lr=float(group["lr"]), beta1=beta1, beta2=beta2,
+            eps=group["eps"], weight_decay=group["weight_decay"], decoupled_weight_decay=True,
+            eps_placement=eps_placement, weight_decay_timing=weight_decay_timing, bias_correction=bias_correction,
+        )

@@ -69,9 +69,10 @@ class AdagradCoordinate(AdagradFamily):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(lr=lr, b0=b0, eps=eps, weight_decay=weight_decay, variant=variant)
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _subset_rule(self, group: dict[str, Any]) -> str:
         return "coordinate"

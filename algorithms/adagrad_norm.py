@@ -56,13 +56,21 @@ import torch
 
 from ._base import batch_shape
 from .distributed import full_for
+from ._foreach import pick
 from ._registry import register
-from .subsets import describe_param, divide_by_subsets, subset_layout, subset_sum_of_squares
+from .subsets import (
+    describe_param,
+    divide_by_subsets,
+    divide_by_subsets_foreach,
+    subset_layout,
+    subset_sum_of_squares,
+    subset_sums_of_squares_foreach,
+)
 from .validation import check_choice
 from .adagrad_subset_norm import AdagradFamily
-from .weight_decay import decay_after
+from .weight_decay import decay_after, decay_after_foreach
 
-__all__ = ["AdagradNorm", "adagrad_norm_group_update", "SCOPES"]
+__all__ = ["AdagradNorm", "adagrad_norm_group_update", "adagrad_norm_group_update_foreach", "SCOPES"]
 
 SCOPES = ("group", "tensor")
 
@@ -88,8 +96,36 @@ def adagrad_norm_group_update(
             new_sum_sq.add_(subset_sum_of_squares(g, layout, batch_ndim))
     denom = new_sum_sq.sqrt().add_(eps)
     for p, g, layout in zip(params, grads, layouts):
+        if not math.prod(layout.view):  # zero-size: nothing to update (its layout does not broadcast over batch dims)
+            continue
         p.add_(divide_by_subsets(g, denom, layout, batch_ndim), alpha=-lr)
         decay_after(p, lr, weight_decay)
+    return new_sum_sq
+
+
+def adagrad_norm_group_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    sum_sq: torch.Tensor,
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    batch_ndim: int,
+) -> torch.Tensor:
+    """:func:`adagrad_norm_group_update` with multi-tensor ops (the squares, the divisions, the updates); the
+    per-tensor sums are added to :math:`b^2` in the same order."""
+    new_sum_sq = sum_sq.clone()
+    layouts = [subset_layout(tuple(p.shape[batch_ndim:]), "norm") for p in params]
+    nonempty = [i for i, layout in enumerate(layouts) if math.prod(layout.view)]
+    grads, layouts, params = pick(grads, nonempty), pick(layouts, nonempty), pick(params, nonempty)
+    for sums in subset_sums_of_squares_foreach(grads, layouts, batch_ndim):
+        new_sum_sq.add_(sums)
+    if not params:  # only zero-size tensors: nothing to update
+        return new_sum_sq
+    denom = new_sum_sq.sqrt().add_(eps)
+    torch._foreach_add_(params, divide_by_subsets_foreach(grads, [denom] * len(grads), layouts, batch_ndim), alpha=-lr)
+    decay_after_foreach(params, lr, weight_decay)
     return new_sum_sq
 
 
@@ -110,9 +146,10 @@ class AdagradNorm(AdagradFamily):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(lr=lr, scope=scope, b0=b0, eps=eps, weight_decay=weight_decay, variant=variant)
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _subset_rule(self, group: dict[str, Any]) -> str:
         return "norm"
@@ -140,6 +177,17 @@ class AdagradNorm(AdagradFamily):
         if group["scope"] == "tensor":
             super()._step_group(group)
             return
+        self._step_whole_group(group, adagrad_norm_group_update)
+
+    def _step_group_fast(self, group: dict[str, Any]) -> None:
+        if group["scope"] == "tensor":
+            super()._step_group_fast(group)
+            return
+        self._step_whole_group(group, self._kernel(adagrad_norm_group_update_foreach))
+
+    def _step_whole_group(self, group: dict[str, Any], update) -> None:
+        """``scope="group"``: one accumulator for every parameter of the group; ``update`` is
+        :func:`adagrad_norm_group_update` or its multi-tensor twin."""
         active = [p for p in group["params"] if p.grad is not None]
         if not active:
             return
@@ -150,7 +198,7 @@ class AdagradNorm(AdagradFamily):
             batch, _ = batch_shape(active[0], group)
             b0 = self.resolved(group, "b0")
             previous = full_for(active[0], (*batch, 1), b0 * b0)
-        new_sum_sq = adagrad_norm_group_update(
+        new_sum_sq = update(
             active,
             [p.grad for p in active],
             previous,

@@ -65,6 +65,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
+from ._foreach import advance_steps, buckets, pick
 from ._registry import register
 from .subsets import (
     PAPER,
@@ -74,13 +75,15 @@ from .subsets import (
     apply_fallback_policy,
     check_subset_size,
     divide_by_subsets,
+    divide_by_subsets_foreach,
     param_layout,
     subset_sum_of_squares,
+    subset_sums_of_squares_foreach,
 )
 from .validation import check_choice, check_nonnegative
-from .weight_decay import decay_after
+from .weight_decay import decay_after, decay_after_foreach
 
-__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update"]
+__all__ = ["AdagradSubsetNorm", "AdagradFamily", "adagrad_subset_norm_update", "adagrad_subset_norm_update_foreach"]
 
 
 def adagrad_subset_norm_update(
@@ -101,6 +104,23 @@ def adagrad_subset_norm_update(
     decay_after(param, lr, weight_decay)
 
 
+def adagrad_subset_norm_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    sum_sqs: list[torch.Tensor],
+    layouts: list[SubsetLayout],
+    *,
+    lr: float,
+    eps: float,
+    weight_decay: float,
+    batch_ndim: int,
+) -> None:
+    """:func:`adagrad_subset_norm_update` on lists of tensors of one device and dtype, in place."""
+    torch._foreach_add_(sum_sqs, subset_sums_of_squares_foreach(grads, layouts, batch_ndim))
+    denominators = torch._foreach_sqrt(sum_sqs)
+    torch._foreach_add_(denominators, eps)
+    torch._foreach_add_(params, divide_by_subsets_foreach(grads, denominators, layouts, batch_ndim), alpha=-lr)
+    decay_after_foreach(params, lr, weight_decay)
 
 
 class AdagradFamily(ReferenceOptimizer):
@@ -109,9 +129,11 @@ class AdagradFamily(ReferenceOptimizer):
     paper = PAPER
     variants = ("paper", "official")
     VARIANT_DEFAULTS = {"paper": {"b0": 1e-2, "eps": 0.0}, "official": {"b0": 0.0, "eps": 1e-6}}
+    has_fast_path = True
 
-    def __init__(self, params, defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+    def __init__(self, params, defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int,
+                 fast: bool | str = False) -> None:
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ---------------------------------------------------------------- hooks for the subclasses
     def _subset_rule(self, group: dict[str, Any]) -> int | str:
@@ -158,6 +180,22 @@ class AdagradFamily(ReferenceOptimizer):
             batch_ndim=group["batch_dims"],
         )
 
+    def _step_group_fast(self, group: dict[str, Any]) -> None:
+        params, grads, states = self._active_params(group)
+        advance_steps(states)
+        layouts = [self._layout(p, group) for p in params]
+        for idx in buckets(params):
+            self._kernel(adagrad_subset_norm_update_foreach)(
+                pick(params, idx),
+                pick(grads, idx),
+                [states[i]["sum_sq"] for i in idx],
+                pick(layouts, idx),
+                lr=float(group["lr"]),
+                eps=self.resolved(group, "eps"),
+                weight_decay=group["weight_decay"],
+                batch_ndim=group["batch_dims"],
+            )
+
 
 @register("adagrad_subset_norm")
 class AdagradSubsetNorm(AdagradFamily):
@@ -178,8 +216,9 @@ class AdagradSubsetNorm(AdagradFamily):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(lr=lr, subset_size=subset_size, b0=b0, eps=eps, weight_decay=weight_decay,
                         subset_fallback=subset_fallback, variant=variant)
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 

@@ -39,6 +39,9 @@ bias_correction     True         Kingma & Ba (2015)
 =================== ============ =========================================
 
 Shapes: elementwise; every shape is handled identically.
+
+Fast path (``fast=True``, or ``"auto"`` on CUDA): :func:`adam_update_foreach`, the same operations
+on lists of tensors (``torch._foreach_*``), one call per device, dtype and step.
 """
 
 from __future__ import annotations
@@ -48,11 +51,13 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
+from ._foreach import advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_bool, check_choice, check_nonnegative
-from .weight_decay import decay_after, decay_before
+from .weight_decay import decay_after, decay_after_foreach, decay_before, decay_before_foreach
 
-__all__ = ["Adam", "adam_update", "adam_direction", "bias_corrections", "from_torch_adam_state_dict"]
+__all__ = ["Adam", "adam_update", "adam_direction", "adam_update_foreach", "adam_direction_foreach",
+           "bias_corrections", "from_torch_adam_state_dict"]
 
 EPS_PLACEMENTS = ("torch", "hf")
 
@@ -123,12 +128,71 @@ def adam_update(
         decay_after(param, lr, weight_decay, weight_decay_timing)
 
 
+def adam_direction_foreach(
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    step: int,
+    *,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    eps_placement: str,
+    bias_correction: bool = True,
+) -> list[torch.Tensor]:
+    """:func:`adam_direction` on lists of tensors that share ``step`` (the same operations)."""
+    c1, c2 = bias_corrections(beta1, beta2, step, bias_correction)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    if eps_placement == "torch":
+        torch._foreach_div_(denom, c2**0.5)
+        torch._foreach_add_(denom, eps)
+        directions = torch._foreach_div(exp_avgs, denom)
+        torch._foreach_div_(directions, c1)
+        return directions
+    torch._foreach_add_(denom, eps)
+    directions = torch._foreach_div(exp_avgs, denom)
+    torch._foreach_mul_(directions, c2**0.5 / c1)
+    return directions
+
+
+def adam_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    step: int,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled_weight_decay: bool,
+    eps_placement: str,
+    weight_decay_timing: str,
+    bias_correction: bool,
+) -> None:
+    """:func:`adam_update` on lists of tensors of one device and dtype that share ``step``, in place."""
+    if weight_decay != 0 and not decoupled_weight_decay:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    if decoupled_weight_decay:
+        decay_before_foreach(params, lr, weight_decay, weight_decay_timing)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
+    directions = adam_direction_foreach(exp_avgs, exp_avg_sqs, step, beta1=beta1, beta2=beta2, eps=eps,
+                                        eps_placement=eps_placement, bias_correction=bias_correction)
+    torch._foreach_add_(params, directions, alpha=-lr)
+    if decoupled_weight_decay:
+        decay_after_foreach(params, lr, weight_decay, weight_decay_timing)
+
+
 @register("adam")
 class Adam(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Kingma & Ba, arXiv 1412.6980; Loshchilov & Hutter, arXiv 1711.05101"
     variants = ("paper",)
     elementwise = True
+    has_fast_path = True
 
     def __init__(
         self,
@@ -145,6 +209,7 @@ class Adam(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         if weight_decay_timing is None:
             weight_decay_timing = "before" if eps_placement == "torch" else "after"
@@ -158,7 +223,7 @@ class Adam(ReferenceOptimizer):
             weight_decay_timing=weight_decay_timing,
             bias_correction=bias_correction,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         validate_adam_hyper(group)
@@ -190,6 +255,28 @@ class Adam(ReferenceOptimizer):
             weight_decay_timing=group["weight_decay_timing"],
             bias_correction=group["bias_correction"],
         )
+
+    def _step_group_fast(self, group) -> None:
+        params, grads, states = self._active_params(group)
+        steps = advance_steps(states)
+        beta1, beta2 = group["betas"]
+        for idx in buckets(params, steps):
+            self._kernel(adam_update_foreach)(
+                pick(params, idx),
+                pick(grads, idx),
+                [states[i]["exp_avg"] for i in idx],
+                [states[i]["exp_avg_sq"] for i in idx],
+                steps[idx[0]],
+                lr=float(group["lr"]),
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                decoupled_weight_decay=group["decoupled_weight_decay"],
+                eps_placement=group["eps_placement"],
+                weight_decay_timing=group["weight_decay_timing"],
+                bias_correction=group["bias_correction"],
+            )
 
 
 def validate_adam_hyper(group: dict[str, Any]) -> None:

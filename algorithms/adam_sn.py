@@ -79,6 +79,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
+from ._foreach import advance_steps, buckets, pick
 from ._registry import register
 from .subsets import (
     PAPER,
@@ -88,15 +89,18 @@ from .subsets import (
     apply_fallback_policy,
     check_subset_size,
     divide_by_subsets,
+    divide_by_subsets_foreach,
     param_layout,
     subset_sum_of_squares,
+    subset_sums_of_squares_foreach,
 )
 from .validation import check_beta, check_bool, check_choice, check_nonnegative
-from .weight_decay import decay_after
+from .weight_decay import decay_after, decay_after_foreach
 
 __all__ = [
     "AdamSN",
     "adam_sn_update",
+    "adam_sn_update_foreach",
     "sn_second_moment_update",
     "sn_adam_direction",
     "second_moment_correction",
@@ -186,6 +190,55 @@ def adam_sn_update(
     decay_after(param, lr, weight_decay)
 
 
+def adam_sn_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor] | None,
+    exp_avg_sqs: list[torch.Tensor],
+    layouts: list[SubsetLayout],
+    step: int,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    eps_placement: str,
+    bias_correction: bool,
+    variant: str,
+    batch_ndim: int,
+) -> None:
+    """:func:`adam_sn_update` on lists of tensors of one device and dtype that share ``step``, in place."""
+    if beta1 != 0:
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        numerators = exp_avgs
+    else:
+        numerators = grads
+    sums = subset_sums_of_squares_foreach(grads, layouts, batch_ndim)
+    if beta2 < 1:
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_add_(exp_avg_sqs, sums, alpha=1 - beta2)
+    else:
+        torch._foreach_add_(exp_avg_sqs, sums)
+    c1 = 1.0 - beta1**step if bias_correction else 1.0
+    c2 = second_moment_correction(beta2, step, bias_correction, variant)
+    if c2 == 0.0:  # official β2 = 1 with bias correction: the code's step is exactly zero
+        directions = [torch.zeros_like(x) for x in numerators]
+    elif eps_placement == "torch":
+        denominators = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denominators, math.sqrt(c2))
+        torch._foreach_add_(denominators, eps)
+        directions = divide_by_subsets_foreach(numerators, denominators, layouts, batch_ndim)
+        torch._foreach_div_(directions, c1)
+    else:
+        denominators = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_add_(denominators, eps)
+        directions = divide_by_subsets_foreach(numerators, denominators, layouts, batch_ndim)
+        torch._foreach_mul_(directions, math.sqrt(c2) / c1)
+    torch._foreach_add_(params, directions, alpha=-lr)
+    decay_after_foreach(params, lr, weight_decay)
+
+
 def validate_sn_adam_group(group: dict[str, Any], betas: tuple[float, float]) -> None:
     """Validate the hyperparameters shared by the SN-Adam family (``betas`` already extracted)."""
     check_nonnegative("lr", group["lr"])
@@ -219,6 +272,7 @@ class AdamSN(ReferenceOptimizer):
     paper_routing = SN_ROUTING
     variants = ("paper", "official")
     VARIANT_DEFAULTS = SN_VARIANT_DEFAULTS
+    has_fast_path = True
 
     def __init__(
         self,
@@ -236,6 +290,7 @@ class AdamSN(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -248,7 +303,7 @@ class AdamSN(ReferenceOptimizer):
             subset_fallback=subset_fallback,
             variant=variant,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ---------------------------------------------------------------- hooks (rmsprop_sn overrides)
     def _betas(self, group: dict[str, Any]) -> tuple[float, float]:
@@ -290,3 +345,31 @@ class AdamSN(ReferenceOptimizer):
             variant=group["variant"],
             batch_ndim=group["batch_dims"],
         )
+
+    def _step_group_fast(self, group) -> None:
+        params, grads, states = self._active_params(group)
+        steps = advance_steps(states)
+        beta1, beta2 = self._betas(group)
+        if beta1 != 0:
+            for p, state in zip(params, states):
+                if "exp_avg" not in state:  # momentum switched on mid-run through the group
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        layouts = [param_layout(p, group["batch_dims"], group["subset_size"]) for p in params]
+        for idx in buckets(params, steps):
+            self._kernel(adam_sn_update_foreach)(
+                pick(params, idx),
+                pick(grads, idx),
+                [states[i]["exp_avg"] for i in idx] if beta1 != 0 else None,
+                [states[i]["exp_avg_sq"] for i in idx],
+                pick(layouts, idx),
+                steps[idx[0]],
+                lr=float(group["lr"]),
+                beta1=beta1,
+                beta2=beta2,
+                eps=group["eps"],
+                weight_decay=group["weight_decay"],
+                eps_placement=self.resolved(group, "eps_placement"),
+                bias_correction=group["bias_correction"],
+                variant=group["variant"],
+                batch_ndim=group["batch_dims"],
+            )

@@ -149,6 +149,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -168,7 +169,7 @@ class AdamSNSM(SubspaceMomentumMixin, ReferenceOptimizer):
             subset_fallback=subset_fallback,
             variant=variant,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_choice("variant", group["variant"], self.variants)

@@ -111,6 +111,12 @@ chosen per problem from its data, and the refresh test fires per problem, so ind
 stacked along leading dimensions cannot share one state tensor (the synthetic runner loops over
 seeds instead). Each refresh test costs one host synchronisation.
 
+Fast path (``fast=``, :mod:`algorithms._stacked`): the refresh test and the refresh run per matrix (the
+rank is chosen per matrix from its own spectrum); then the matrices that share a shape, a rank, a side
+and their counters take the projected Adam step as one stack (batched projections); the dense
+parameters take :func:`algorithms._lowrank.dense_adamw_update_foreach`. A randomized refresh draws from the
+matrix's own generator, as on the reference path.
+
 Rank trace
 ----------
 ``state["refresh_log"]`` (CPU int64 ``[k, 2]``) records ``(step, rank)`` at each refresh, so the trace
@@ -136,8 +142,17 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
+from ._stacked import StackedFastPath
 from .distributed import full_for
-from ._lowrank import checked_rank, dense_adamw_update, init_dense_state, matrix_shape, uses_projection, validate_lowrank_flag
+from ._lowrank import (
+    checked_rank,
+    dense_adamw_update,
+    dense_adamw_update_foreach,
+    init_dense_state,
+    matrix_shape,
+    uses_projection,
+    validate_lowrank_flag,
+)
 from .projection import (
     SIDE_RULES,
     SIDES,
@@ -154,7 +169,7 @@ from .projection import (
 from ._registry import register
 from .grouping import Routing
 from .validation import check_choice, check_int, check_nonnegative, check_positive, check_unit_interval
-from .adam import EPS_PLACEMENTS, adam_direction, validate_adam_hyper
+from .adam import EPS_PLACEMENTS, adam_direction, adam_update_foreach, validate_adam_hyper
 from .weight_decay import decay_after, decay_before
 
 __all__ = [
@@ -309,7 +324,7 @@ def adarankgrad_update(
 
 # ----------------------------------------------------------------------------- the optimizer
 @register("adarankgrad")
-class AdaRankGrad(ReferenceOptimizer):
+class AdaRankGrad(StackedFastPath, ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Refael et al., ICLR 2025, arXiv 2410.17881 (no official code; algorithm reconstructed, unverified)"
     paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="max_rank",
@@ -317,6 +332,8 @@ class AdaRankGrad(ReferenceOptimizer):
     variants: ClassVar[tuple[str, ...]] = ("paper",)
     supports_batch_dims: ClassVar[bool] = False
     host_state_keys: ClassVar[frozenset[str]] = ReferenceOptimizer.host_state_keys | {"subspace_step", "refresh_log"}
+    stack_counters: ClassVar[frozenset[str]] = frozenset({"step", "subspace_step"})
+    unstacked_keys: ClassVar[frozenset[str]] = StackedFastPath.unstacked_keys | {"refresh_log"}
 
     def __init__(
         self,
@@ -350,6 +367,7 @@ class AdaRankGrad(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         if weight_decay_timing is None:
             weight_decay_timing = "after" if eps_placement == "hf" else "before"
@@ -381,7 +399,7 @@ class AdaRankGrad(ReferenceOptimizer):
             variant=variant,
             lowrank=True,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -437,19 +455,30 @@ class AdaRankGrad(ReferenceOptimizer):
         state["refresh_log"] = torch.zeros((0, 2), dtype=torch.int64)
 
     def _update_param(self, p, grad, state, group) -> None:
-        state["step"] += 1
         if not uses_projection(p, group):
+            state["step"] += 1
             dense_adamw_update(p, grad, state, group, eps_placement=group["eps_placement"],
                                weight_decay_timing=group["weight_decay_timing"],
                                bias_correction=group["bias_correction"] != "none")
             return
+        self._before_stacking(p, grad, state, group)
+        self._stacked_update(p, grad, state, group)
+
+    def _before_stacking(self, p, grad, state, group) -> None:
+        """The per-matrix part of a step: the counters, the refresh test and a refresh (the rank, hence the
+        state's shape, is chosen per matrix)."""
+        state["step"] += 1
         side = self._side(p, group)
-        step = int(state["step"])
         if "basis" not in state or refresh_due(grad, state["basis"], side, tolerance=self._tolerance(state, group),
                                                subspace_steps=int(state["subspace_step"]),
                                                cap=group["max_steps_per_subspace"]):
-            self._refresh(p, grad, state, group, side, step)
+            self._refresh(p, grad, state, group, side, int(state["step"]))
         state["subspace_step"] += 1
+
+    def _stacked_update(self, p, grad, state, group) -> None:
+        """Adam in the current subspace and the lifted step (runs on a stack of same-shape, same-rank matrices
+        on the fast path)."""
+        side = self._side(p, group)
         beta1, beta2 = group["betas"]
         bias = group["bias_correction"]
         adarankgrad_update(
@@ -458,7 +487,7 @@ class AdaRankGrad(ReferenceOptimizer):
             state["basis"],
             state["exp_avg"],
             state["exp_avg_sq"],
-            int(state["subspace_step"]) if bias == "per_subspace" else step,
+            int(state["subspace_step"]) if bias == "per_subspace" else int(state["step"]),
             side,
             lr=float(group["lr"]),
             beta1=beta1,
@@ -470,6 +499,15 @@ class AdaRankGrad(ReferenceOptimizer):
             weight_decay=group["weight_decay"],
             weight_decay_timing=group["weight_decay_timing"],
         )
+
+    def _fast_dense(self, p, group) -> bool:
+        return not uses_projection(p, group)
+
+    def _step_dense_foreach(self, params, grads, states, group) -> None:
+        dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
+                                   weight_decay_timing=group["weight_decay_timing"],
+                                   bias_correction=group["bias_correction"] != "none")
 
     @staticmethod
     def _tolerance(state: dict[str, Any], group: dict[str, Any]) -> float | None:

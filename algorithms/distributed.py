@@ -23,6 +23,7 @@ reductions, which communicate; the projected methods compute their subspaces wit
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -36,12 +37,18 @@ def is_flattened_shard(p: torch.Tensor) -> bool:
     return bool(getattr(p, "_fsdp_flattened", False) or getattr(p, "_is_flat_param", False))
 
 
-def is_dtensor(t: Any) -> bool:
+@functools.cache
+def _dtensor_class() -> type | None:
     try:
         from torch.distributed.tensor import DTensor
     except ImportError:  # a torch build without torch.distributed
-        return False
-    return isinstance(t, DTensor)
+        return None
+    return DTensor
+
+
+def is_dtensor(t: Any) -> bool:
+    cls = _dtensor_class()
+    return cls is not None and isinstance(t, cls)
 
 
 def refuse_flattened_shards(optimizer: Any, group_index: int) -> None:

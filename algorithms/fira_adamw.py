@@ -230,6 +230,7 @@ class FiraAdamW(SubspaceAdamWBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         extra = dict(
             limiter_gamma=limiter_gamma,
@@ -242,7 +243,7 @@ class FiraAdamW(SubspaceAdamWBase):
             update_proj_gap=update_proj_gap, scale=scale, proj_side=proj_side, square_side=square_side,
             moment_transfer=moment_transfer, eps_placement=eps_placement,
             weight_decay_timing=weight_decay_timing, bias_correction=bias_correction, variant=variant,
-            extra=extra, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims,
+            extra=extra, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast,
         )
 
     def _validate_extra(self, group: dict[str, Any]) -> None:

@@ -162,13 +162,14 @@ class GaLoreAdamW(SubspaceAdamWBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         super().__init__(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, rank=rank,
             update_proj_gap=update_proj_gap, scale=scale, proj_side=proj_side, square_side=square_side,
             moment_transfer=moment_transfer, eps_placement=eps_placement,
             weight_decay_timing=weight_decay_timing, bias_correction=bias_correction, variant=variant,
-            extra={}, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims,
+            extra={}, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast,
         )
 
     def _projected_step(self, p, grad, R, state, group, side: str) -> None:

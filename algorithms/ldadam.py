@@ -132,6 +132,12 @@ State of a projected parameter (``[*B]`` = the batch dims; d = m for a left basi
 transposed, ``r × n``), ``exp_avg`` and ``exp_avg_sq`` ``[*B, r, n]`` (left) or ``[*B, m, r]``
 (right), ``error_buffer`` ``[*B, m, n]`` (with ``error_feedback=True``), ``rng_state`` (only with
 ``proj_method="svd_lowrank"``).
+
+Fast path (``fast=``, :mod:`algorithms._stacked`): the projected matrices of one shape are stepped as one
+stack (one batched power iteration / SVD / QR and batched products per step); the dense parameters take
+:func:`algorithms._lowrank.dense_adamw_update_foreach`. With ``proj_method="svd_lowrank"`` every step
+draws a sketch from the parameter's own generator, so those matrices stay on the reference update, one
+by one (a stack has no generator; the streams stay those of the reference path).
 """
 
 from __future__ import annotations
@@ -141,9 +147,11 @@ from typing import Any, ClassVar
 import torch
 
 from ._base import ReferenceOptimizer
+from ._stacked import StackedFastPath
 from ._lowrank import (
     checked_rank,
     dense_adamw_update,
+    dense_adamw_update_foreach,
     init_dense_state,
     init_subspace_state,
     matrix_shape,
@@ -165,7 +173,7 @@ from .projection import (
 from ._registry import register
 from .grouping import Routing
 from .validation import check_beta, check_bool, check_choice, check_int
-from .adam import adam_direction, validate_adam_hyper
+from .adam import adam_direction, adam_update_foreach, validate_adam_hyper
 from .weight_decay import decay_after, decay_before
 
 __all__ = [
@@ -356,7 +364,7 @@ def ldadam_update(
 
 # ----------------------------------------------------------------------------- the optimizer
 @register("ldadam")
-class LDAdam(ReferenceOptimizer):
+class LDAdam(StackedFastPath, ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Robert et al., ICLR 2025, arXiv 2410.16103 (algorithm box unverified; rule from the code @ f3c5daf)"
     paper_routing = Routing("attn_mlp", dense={"lowrank": False}, rank_option="rank",
@@ -383,6 +391,7 @@ class LDAdam(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -400,7 +409,7 @@ class LDAdam(ReferenceOptimizer):
             variant=variant,
             lowrank=True,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     # ------------------------------------------------------------------ validation
     def _validate_group(self, group: dict[str, Any]) -> None:
@@ -429,6 +438,17 @@ class LDAdam(ReferenceOptimizer):
             init_dense_state(p, state)
             return
         init_subspace_state(p, state, *self._layout(p, group))
+
+    def _stackable(self, p, state, group) -> bool:
+        return group["proj_method"] != "svd_lowrank"  # a sketch from p's own generator at every step
+
+    def _fast_dense(self, p, group) -> bool:
+        return not uses_projection(p, group)
+
+    def _step_dense_foreach(self, params, grads, states, group) -> None:
+        dense_adamw_update_foreach(params, grads, states, group, eps_placement=group["eps_placement"],
+                                   update=self._kernel(adam_update_foreach),
+                                   weight_decay_timing=group["weight_decay_timing"])
 
     def _update_param(self, p, grad, state, group) -> None:
         state["step"] += 1

@@ -34,6 +34,8 @@ Variants: only ``"paper"`` (the authors' code is the same algorithm).
 
 Shapes: elementwise, so every shape (0-D to N-D, zero-size) is handled identically and any
 leading ``batch_dims`` are independent problems trivially.
+
+Fast path (``fast=``): :func:`lion_update_foreach`, the same operations on lists of tensors.
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
+from ._foreach import advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_nonnegative
-from .weight_decay import decay_before
+from .weight_decay import decay_before, decay_before_foreach
 
-__all__ = ["Lion", "lion_update", "sign_descent_step"]
+__all__ = ["Lion", "lion_update", "sign_descent_step", "lion_update_foreach", "sign_descent_step_foreach"]
 
 
 def sign_descent_step(param: torch.Tensor, direction: torch.Tensor, *, lr: float, weight_decay: float) -> None:
@@ -66,12 +69,30 @@ def lion_update(
     exp_avg.lerp_(grad, 1 - beta2)
 
 
+def sign_descent_step_foreach(params: list[torch.Tensor], directions: list[torch.Tensor], *, lr: float,
+                              weight_decay: float) -> None:
+    """:func:`sign_descent_step` on lists of tensors (shared with MARS-Lion's fast path)."""
+    decay_before_foreach(params, lr, weight_decay)
+    torch._foreach_add_(params, torch._foreach_sign(directions), alpha=-lr)
+
+
+def lion_update_foreach(
+    params: list[torch.Tensor], grads: list[torch.Tensor], exp_avgs: list[torch.Tensor], *, lr: float, beta1: float,
+    beta2: float, weight_decay: float,
+) -> None:
+    """:func:`lion_update` on lists of tensors of one device and dtype, in place."""
+    interpolations = torch._foreach_lerp(exp_avgs, grads, 1 - beta1)
+    sign_descent_step_foreach(params, interpolations, lr=lr, weight_decay=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta2)
+
+
 @register("lion")
 class Lion(ReferenceOptimizer):
     __doc__ = __doc__
     paper = "Chen et al., NeurIPS 2023, arXiv 2302.06675 (Algorithm 2)"
     variants = ("paper",)
     elementwise = True
+    has_fast_path = True
 
     def __init__(
         self,
@@ -83,9 +104,10 @@ class Lion(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(lr=lr, betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas, weight_decay=weight_decay)
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("lr", group["lr"])
@@ -104,3 +126,11 @@ class Lion(ReferenceOptimizer):
         beta1, beta2 = group["betas"]
         lion_update(p, grad, state["exp_avg"], lr=float(group["lr"]), beta1=beta1, beta2=beta2,
                     weight_decay=group["weight_decay"])
+
+    def _step_group_fast(self, group) -> None:
+        params, grads, states = self._active_params(group)
+        advance_steps(states)
+        beta1, beta2 = group["betas"]
+        for idx in buckets(params):
+            self._kernel(lion_update_foreach)(pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
+                                lr=float(group["lr"]), beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"])

@@ -116,8 +116,9 @@ import torch
 
 from ._base import ReferenceOptimizer, all_finite
 from .distributed import full_for
+from ._foreach import advance_steps, buckets, pick
 from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_positive
-from .adam import adam_update
+from .adam import adam_update, adam_update_foreach
 from .grouping import Routing
 
 __all__ = [
@@ -144,6 +145,8 @@ __all__ = [
     "clip_corrections",
     "StepHyper",
     "mars_step",
+    "mars_step_foreach",
+    "clip_corrections_foreach",
     "MarsOptimizerBase",
 ]
 
@@ -238,6 +241,27 @@ def clip_corrections(cs: list[torch.Tensor], mode: str, threshold: float, batch_
     the per-problem masks of where clipping fired (empty for ``"none"``)."""
     if mode == "none" or not cs:
         return []
+    if mode == "tensor":
+        return clip_tensorwise(cs, threshold, batch_dims)
+    return clip_globally(cs, threshold, batch_dims)
+
+
+def clip_corrections_foreach(cs: list[torch.Tensor], mode: str, threshold: float, batch_dims: int) -> list[torch.Tensor]:
+    """:func:`clip_corrections` with multi-tensor ops. Without batch dims the norms come from one
+    ``torch._foreach_norm`` (the global norm as the norm of the per-tensor norms), which differs from the
+    reference's sums of squares by round-off only; with batch dims the per-problem norms are the reference's."""
+    if mode == "none" or not cs:
+        return []
+    if batch_dims == 0:
+        norms = torch.stack(torch._foreach_norm(cs, 2))
+        if mode == "global":
+            norms = torch.linalg.vector_norm(norms).unsqueeze(0)
+        divisors, fired = clip_divisor(norms, threshold)
+        if mode == "global":
+            torch._foreach_div_(cs, divisors[0])
+            return [fired[0]] * len(cs)
+        torch._foreach_div_(cs, list(divisors.unbind()))
+        return list(fired.unbind())
     if mode == "tensor":
         return clip_tensorwise(cs, threshold, batch_dims)
     return clip_globally(cs, threshold, batch_dims)
@@ -355,6 +379,49 @@ def mars_step(
         precondition(param, c, hp)
 
 
+def mars_step_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    prev_point_grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    hypers: list[StepHyper],
+    *,
+    clip: str,
+    clip_threshold: float,
+    batch_dims: int,
+    precondition: Callable[[list[torch.Tensor], list[torch.Tensor], list[int], StepHyper], None],
+    clip_counts: list[torch.Tensor] | None = None,
+) -> None:
+    r""":func:`mars_step` with multi-tensor ops, one call per bucket of tensors that share a device, a dtype and
+    a step (so :math:`\gamma_t, \beta_{1,t}` are one number per bucket). ``precondition(params, c_tildes,
+    positions, hyper)`` is line 7 on a bucket (``positions`` index the input lists). Every :math:`c_t` is
+    alive at once (one parameter-sized transient, as ``clip="global"`` needs anyway); the clip norms are
+    those of :func:`clip_corrections_foreach`."""
+    steps = [hp.step for hp in hypers]
+    groups = buckets(params, steps)
+    # line 4: the scaled variance-reduced gradient c_t = g_t + γ_t β_{1,t}/(1 − β_{1,t}) (g_t − h_t)
+    cs: list[torch.Tensor] = [grads[0]] * len(params)
+    for idx in groups:
+        hp = hypers[idx[0]]
+        bucket_grads = pick(grads, idx)
+        corrections = torch._foreach_sub(bucket_grads, pick(prev_point_grads, idx))
+        torch._foreach_mul_(corrections, correction_scale(hp.gamma, hp.beta1))
+        torch._foreach_add_(corrections, bucket_grads)
+        for i, c in zip(idx, corrections):
+            cs[i] = c
+    # line 5: c̃_t = c_t / max(1, ‖c_t‖/τ)
+    fired = clip_corrections_foreach(cs, clip, clip_threshold, batch_dims)
+    if clip_counts and fired:
+        torch._foreach_add_(clip_counts, [mask.to(torch.int64) for mask in fired])
+    for idx in groups:
+        hp = hypers[idx[0]]
+        bucket_cs = pick(cs, idx)
+        # line 6: m_t = β_{1,t} m_{t−1} + (1 − β_{1,t}) c̃_t
+        torch._foreach_lerp_(pick(exp_avgs, idx), bucket_cs, 1 - hp.beta1)
+        # line 7: the preconditioned step
+        precondition(pick(params, idx), bucket_cs, idx, hp)
+
+
 # ----------------------------------------------------------------------------- the optimizer base
 class MarsOptimizerBase(ReferenceOptimizer):
     """The optimizer around :func:`mars_step`: estimators (:math:`h_t`, the closures of the exact estimator,
@@ -371,9 +438,10 @@ class MarsOptimizerBase(ReferenceOptimizer):
                             source="MARS training code: 2-D tensors MARS, the rest AdamW, inside the optimizer")
     beta_fields: ClassVar[tuple[tuple[str, str, int | None], ...]] = (("beta1", "betas", 0), ("beta2", "betas", 1))
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int) -> None:
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any], *, seed: int, nonfinite: str, batch_dims: int,
+                 fast: bool | str = False) -> None:
         self._schedules: dict[int, dict[str, Callable[[int], float]]] = {}
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
         self._uniform_setting("estimator")
 
     # ------------------------------------------------------------------ subclass hooks
@@ -385,6 +453,11 @@ class MarsOptimizerBase(ReferenceOptimizer):
                       hp: StepHyper) -> None:
         """The method's step with its :math:`H_t`, given :math:`m_t` (``state["exp_avg"]``, already updated) and the
         clipped :math:`\\tilde c_t` (``state["step"]`` already incremented)."""
+        raise NotImplementedError
+
+    def _precondition_foreach(self, params: list[torch.Tensor], cs: list[torch.Tensor], states: list[dict[str, Any]],
+                              group: dict[str, Any], hp: StepHyper) -> None:
+        """:meth:`_precondition` on a bucket of tensors that share a device, a dtype and a step (the fast path)."""
         raise NotImplementedError
 
     def _validate_specific(self, group: dict[str, Any]) -> None:
@@ -538,7 +611,10 @@ class MarsOptimizerBase(ReferenceOptimizer):
         if estimator == "exact":
             self._store_previous_points(current, previous_point)
         for group, hyper in zip(self.param_groups, resolved):
-            self._step_mars_group(group, hyper, previous_point)
+            if self._uses_fast_path(group):
+                self._step_group_fast(group, hyper, previous_point)
+            else:
+                self._step_mars_group(group, hyper, previous_point)
         return loss
 
     def _resolve_group(self, position: int, group: dict[str, Any]) -> dict[torch.Tensor, StepHyper]:
@@ -667,6 +743,54 @@ class MarsOptimizerBase(ReferenceOptimizer):
                 self._apply_mars_step(group, pending)
                 pending.clear()
         self._apply_mars_step(group, pending)
+
+    def _step_group_fast(self, group: dict[str, Any], hyper: dict[torch.Tensor, StepHyper],
+                              previous_point: dict | None) -> None:
+        """:meth:`_step_mars_group` on the fast path: the AdamW fallback and :func:`mars_step_foreach` per bucket."""
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = torch.zeros((), dtype=torch.int64)
+            params.append(p)
+            grads.append(p.grad)
+            states.append(state)
+        steps = advance_steps(states)
+        dense = [i for i, p in enumerate(params) if not uses_mars_rule(p, group)]
+        routed = [i for i, p in enumerate(params) if uses_mars_rule(p, group)]
+        for i in dense:
+            self._ensure_buffers(params[i], states[i], ("exp_avg", "exp_avg_sq"))
+        beta1, beta2 = group["betas_1d"]
+        for bucket in buckets(pick(params, dense), pick(steps, dense)):
+            idx = pick(dense, bucket)
+            self._kernel(adam_update_foreach)(
+                pick(params, idx), pick(grads, idx), [states[i]["exp_avg"] for i in idx],
+                [states[i]["exp_avg_sq"] for i in idx], steps[idx[0]], lr=fallback_lr(group), beta1=beta1, beta2=beta2,
+                eps=group["eps"], weight_decay=group["weight_decay_1d"], decoupled_weight_decay=True,
+                eps_placement="torch", weight_decay_timing="before", bias_correction=True,
+            )
+        if not routed:
+            return
+        params, grads, states = pick(params, routed), pick(grads, routed), pick(states, routed)
+        hs = []
+        for p, grad, state in zip(params, grads, states):
+            self._ensure_buffers(p, state, self._mars_buffers(p, group))
+            if "clip_count" not in state:
+                state["clip_count"] = full_for(p, p.shape[: group["batch_dims"]], 0, torch.int64)
+            hs.append(self._previous_point_grad(p, grad, state, group, previous_point))
+        mars_step_foreach(
+            params, grads, hs, [state["exp_avg"] for state in states], [hyper[p] for p in params], clip=group["clip"],
+            clip_threshold=float(group["clip_threshold"]), batch_dims=group["batch_dims"],
+            precondition=lambda ps, cs, idx, hp: self._precondition_foreach(ps, cs, pick(states, idx), group, hp),
+            clip_counts=[state["clip_count"] for state in states],
+        )
+        if group["estimator"] == "approx":
+            torch._foreach_copy_([state["prev_grad"] for state in states], grads)
+        else:
+            for grad, state in zip(grads, states):
+                self._after_update(grad, state, group)
 
     @staticmethod
     def _streams_corrections(group: dict[str, Any]) -> bool:

@@ -96,10 +96,11 @@ import torch
 from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
 from .validation import check_choice
-from .adam import adam_direction
-from .weight_decay import decay_before
+from .adam import adam_direction, adam_direction_foreach
+from .weight_decay import decay_before, decay_before_foreach
 
 __all__ = ["MarsAdamW", "adamw_preconditioned_step", "identity_preconditioned_step", "mars_adamw_precondition",
+           "adamw_preconditioned_step_foreach", "identity_preconditioned_step_foreach", "mars_adamw_precondition_foreach",
            "PRECONDITIONERS"]
 
 PRECONDITIONERS = ("adam", "identity")
@@ -138,10 +139,44 @@ def mars_adamw_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[st
                               bias_correction=group["bias_correction"])
 
 
+def identity_preconditioned_step_foreach(params: list[torch.Tensor], exp_avgs: list[torch.Tensor], step: int, *,
+                                         lr: float, beta1: float, weight_decay: float, bias_correction: bool) -> None:
+    """:func:`identity_preconditioned_step` on lists of tensors that share ``step``."""
+    directions = torch._foreach_div(exp_avgs, 1 - beta1**step) if bias_correction else exp_avgs
+    decay_before_foreach(params, lr, weight_decay)
+    torch._foreach_add_(params, directions, alpha=-lr)
+
+
+def adamw_preconditioned_step_foreach(params: list[torch.Tensor], cs: list[torch.Tensor], exp_avgs: list[torch.Tensor],
+                                      exp_avg_sqs: list[torch.Tensor], step: int, *, lr: float, beta1: float, beta2: float,
+                                      eps: float, weight_decay: float, bias_correction: bool) -> None:
+    """:func:`adamw_preconditioned_step` on lists of tensors that share ``step``."""
+    decay_before_foreach(params, lr, weight_decay)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, cs, cs, value=1 - beta2)
+    directions = adam_direction_foreach(exp_avgs, exp_avg_sqs, step, beta1=beta1, beta2=beta2, eps=eps,
+                                        eps_placement="torch", bias_correction=bias_correction)
+    torch._foreach_add_(params, directions, alpha=-lr)
+
+
+def mars_adamw_precondition_foreach(params: list[torch.Tensor], cs: list[torch.Tensor], states: list[dict[str, Any]],
+                                    group: dict[str, Any], hp: StepHyper) -> None:
+    """:func:`mars_adamw_precondition` on a bucket of tensors that share a device, a dtype and a step."""
+    exp_avgs = [state["exp_avg"] for state in states]
+    if group["preconditioner"] == "identity":
+        identity_preconditioned_step_foreach(params, exp_avgs, hp.step, lr=hp.lr, beta1=hp.beta1,
+                                             weight_decay=group["weight_decay"], bias_correction=group["bias_correction"])
+        return
+    adamw_preconditioned_step_foreach(params, cs, exp_avgs, [state["exp_avg_sq"] for state in states], hp.step,
+                                      lr=hp.lr, beta1=hp.beta1, beta2=hp.beta2, eps=group["eps"],
+                                      weight_decay=group["weight_decay"], bias_correction=group["bias_correction"])
+
+
 @register("mars_adamw")
 class MarsAdamW(MarsOptimizerBase):
     __doc__ = __doc__
     paper = "Yuan et al., ICML 2025, arXiv 2411.10438 (Algorithm 2)"
+    has_fast_path = True
     VARIANT_DEFAULTS = {
         "paper": dict(first_step="paper", clip="global", optimize_1d=True),
         "official": dict(first_step="official", clip="tensor", optimize_1d=False),
@@ -172,6 +207,7 @@ class MarsAdamW(MarsOptimizerBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d)
         defaults = dict(
@@ -180,7 +216,7 @@ class MarsAdamW(MarsOptimizerBase):
             weight_decay_1d=weight_decay_1d, bias_correction=bias_correction, preconditioner=preconditioner,
             replay_rng=replay_rng, **resolved,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_specific(self, group: dict[str, Any]) -> None:
         check_choice("preconditioner", group["preconditioner"], PRECONDITIONERS)
@@ -193,3 +229,6 @@ class MarsAdamW(MarsOptimizerBase):
 
     def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
         mars_adamw_precondition(p, c, state, group, hp)
+
+    def _precondition_foreach(self, params, cs, states, group, hp: StepHyper) -> None:
+        mars_adamw_precondition_foreach(params, cs, states, group, hp)

@@ -68,9 +68,9 @@ import torch
 
 from .mars import MarsOptimizerBase, StepHyper
 from ._registry import register
-from .lion import sign_descent_step
+from .lion import sign_descent_step, sign_descent_step_foreach
 
-__all__ = ["MarsLion", "mars_lion_precondition"]
+__all__ = ["MarsLion", "mars_lion_precondition", "mars_lion_precondition_foreach"]
 
 
 def mars_lion_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
@@ -79,10 +79,18 @@ def mars_lion_precondition(param: torch.Tensor, c: torch.Tensor, state: dict[str
     sign_descent_step(param, state["exp_avg"], lr=hp.lr, weight_decay=group["weight_decay"])
 
 
+def mars_lion_precondition_foreach(params: list[torch.Tensor], cs: list[torch.Tensor], states: list[dict[str, Any]],
+                                   group: dict[str, Any], hp: StepHyper) -> None:
+    """:func:`mars_lion_precondition` on a bucket of tensors that share a device, a dtype and a step."""
+    sign_descent_step_foreach(params, [state["exp_avg"] for state in states], lr=hp.lr,
+                              weight_decay=group["weight_decay"])
+
+
 @register("mars_lion")
 class MarsLion(MarsOptimizerBase):
     __doc__ = __doc__
     paper = "Yuan et al., ICML 2025, arXiv 2411.10438 (Algorithm 3)"
+    has_fast_path = True
     beta_fields = (("beta1", "beta1", None),)
     VARIANT_DEFAULTS = {
         "paper": dict(first_step="paper", clip="global", optimize_1d=True),
@@ -112,6 +120,7 @@ class MarsLion(MarsOptimizerBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d)
         defaults = dict(
@@ -119,10 +128,13 @@ class MarsLion(MarsOptimizerBase):
             variant=variant, clip_threshold=clip_threshold, routing=routing, lr_1d=lr_1d, betas_1d=betas_1d,
             weight_decay_1d=weight_decay_1d, bias_correction=False, replay_rng=replay_rng, **resolved,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",)
 
     def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
         mars_lion_precondition(p, c, state, group, hp)
+
+    def _precondition_foreach(self, params, cs, states, group, hp: StepHyper) -> None:
+        mars_lion_precondition_foreach(params, cs, states, group, hp)

@@ -100,6 +100,10 @@ and :math:`m, n` of the shape factor are those of the reshaped matrix — pytorc
 (SVD and NS are batched). Non-matrices: MARS-AdamW rule or AdamW fallback, per ``optimize_1d``.
 Zero-size matrices take a zero step.
 
+Fast path (``fast=``): the MARS bookkeeping is multi-tensor (:func:`algorithms.mars.mars_step_foreach`), the
+matrices of one shape are orthogonalised as one stack (:func:`shampoo_step_foreach`: one batched SVD or
+Newton–Schulz call), the non-matrix parameters take the multi-tensor AdamW rules.
+
 Memory: approx 2 per matrix element (m, prev_grad) plus the orthogonalisation's temporaries
 (NS: about 3 × (min side)² per matrix; SVD: U, Σ, V); the code keeps 3.
 """
@@ -114,8 +118,10 @@ import torch
 from .mars import MarsOptimizerBase, StepHyper, is_matrix, matrix_view_shape
 from ._registry import register
 from .validation import check_bool, check_choice, check_int, check_real
-from .mars_adamw import adamw_preconditioned_step
-from .weight_decay import decay_before
+from ._foreach import pick
+from ._stacked import STACK_ELEMENTS
+from .mars_adamw import adamw_preconditioned_step, adamw_preconditioned_step_foreach
+from .weight_decay import decay_before, decay_before_foreach
 
 __all__ = [
     "MarsShampoo",
@@ -128,6 +134,7 @@ __all__ = [
     "orthogonalize",
     "shape_factor",
     "shampoo_step",
+    "shampoo_step_foreach",
 ]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -224,10 +231,33 @@ def shampoo_step(
     param.add_(O.reshape(param.shape), alpha=-lr)
 
 
+def shampoo_step_foreach(
+    params: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    view_shape: tuple[int, ...],
+    group: dict[str, Any],
+    *,
+    lr: float,
+    beta1: float,
+) -> None:
+    """:func:`shampoo_step` on matrices of one shape: the :math:`m_t` are stacked and orthogonalised by one batched
+    SVD / Newton–Schulz call (each matrix separately, as the batched orthogonalisers are); then the decay and the
+    step are multi-tensor."""
+    per = max(1, STACK_ELEMENTS // max(1, params[0].numel()))
+    for start in range(0, len(params), per):
+        chunk, moments = params[start:start + per], exp_avgs[start:start + per]
+        O = orthogonalize((torch.stack(moments) / (1 - beta1)).reshape(len(chunk), *view_shape), group)
+        if group["shape_factor"]:
+            O = O * shape_factor(view_shape[-2], view_shape[-1])
+        decay_before_foreach(chunk, lr, group["weight_decay"])
+        torch._foreach_add_(chunk, list(O.reshape(len(chunk), *chunk[0].shape).unbind(0)), alpha=-lr)
+
+
 @register("mars_shampoo")
 class MarsShampoo(MarsOptimizerBase):
     __doc__ = __doc__
     paper = "Yuan et al., ICML 2025, arXiv 2411.10438 (Algorithm 4)"
+    has_fast_path = True
     VARIANT_DEFAULTS = {
         "paper": dict(first_step="paper", clip="none", optimize_1d=True, orthogonalizer="svd",
                       shape_factor=False, ns_dtype=None, ns_rounding="accurate"),
@@ -265,6 +295,7 @@ class MarsShampoo(MarsOptimizerBase):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         resolved = self.resolve_variant(variant, first_step=first_step, clip=clip, optimize_1d=optimize_1d,
                                         orthogonalizer=orthogonalizer, shape_factor=shape_factor,
@@ -278,7 +309,7 @@ class MarsShampoo(MarsOptimizerBase):
             ns_dtype=ns_dtype, routing=routing, lr_1d=lr_1d, betas_1d=betas_1d, weight_decay_1d=weight_decay_1d,
             bias_correction=bias_correction, replay_rng=replay_rng, **resolved,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_specific(self, group: dict[str, Any]) -> None:
         check_choice("orthogonalizer", group["orthogonalizer"], ORTHOGONALIZERS)
@@ -298,6 +329,21 @@ class MarsShampoo(MarsOptimizerBase):
 
     def _mars_buffers(self, p, group) -> tuple[str, ...]:
         return ("exp_avg",) if is_matrix(p, group) else ("exp_avg", "exp_avg_sq")
+
+    def _precondition_foreach(self, params, cs, states, group, hp: StepHyper) -> None:
+        others = [i for i, p in enumerate(params) if not is_matrix(p, group)]
+        if others:
+            adamw_preconditioned_step_foreach(
+                pick(params, others), pick(cs, others), [states[i]["exp_avg"] for i in others],
+                [states[i]["exp_avg_sq"] for i in others], hp.step, lr=hp.lr, beta1=hp.beta1, beta2=hp.beta2,
+                eps=group["eps"], weight_decay=group["weight_decay"], bias_correction=group["bias_correction"])
+        shapes: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(params):
+            if is_matrix(p, group):
+                shapes.setdefault(tuple(p.shape), []).append(i)
+        for idx in shapes.values():
+            shampoo_step_foreach(pick(params, idx), [states[i]["exp_avg"] for i in idx],
+                                 matrix_view_shape(params[idx[0]], group), group, lr=hp.lr, beta1=hp.beta1)
 
     def _precondition(self, p, c, state, group, hp: StepHyper) -> None:
         if is_matrix(p, group):

@@ -77,6 +77,7 @@ class RMSPropSN(AdamSN):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -89,7 +90,7 @@ class RMSPropSN(AdamSN):
             subset_fallback=subset_fallback,
             variant=variant,
         )
-        super(AdamSN, self).__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super(AdamSN, self).__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _betas(self, group: dict[str, Any]) -> tuple[float, float]:
         return 0.0, check_beta("beta2", group["beta2"], allow_one=True)

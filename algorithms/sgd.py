@@ -33,6 +33,8 @@ bias_correction False     ours (EMA only)
 ============== ========== ==========================================
 
 Shapes: elementwise, so every shape (0-D to N-D, zero-size) is handled identically.
+
+Fast path (``fast=``): :func:`sgd_update_foreach`, the same operations on lists of tensors.
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
+from ._foreach import advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
 
-__all__ = ["SGD", "sgd_update"]
+__all__ = ["SGD", "sgd_update", "sgd_update_foreach"]
 
 
 def sgd_update(
@@ -78,6 +81,38 @@ def sgd_update(
     param.add_(direction, alpha=-lr)
 
 
+def sgd_update_foreach(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    momentum_buffers: list[torch.Tensor] | None,
+    step: int,
+    *,
+    lr: float,
+    momentum: float,
+    momentum_type: str,
+    dampening: float,
+    weight_decay: float,
+    bias_correction: bool,
+) -> None:
+    """:func:`sgd_update` on lists of tensors of one device and dtype that share ``step``, in place."""
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    if momentum == 0:
+        directions = grads
+    elif momentum_type == "heavy_ball":
+        if step == 1:
+            torch._foreach_copy_(momentum_buffers, grads)
+        else:
+            torch._foreach_mul_(momentum_buffers, momentum)
+            torch._foreach_add_(momentum_buffers, grads, alpha=1 - dampening)
+        directions = momentum_buffers
+    else:  # ema
+        torch._foreach_mul_(momentum_buffers, momentum)
+        torch._foreach_add_(momentum_buffers, grads, alpha=1 - momentum)
+        directions = torch._foreach_div(momentum_buffers, 1 - momentum**step) if bias_correction else momentum_buffers
+    torch._foreach_add_(params, directions, alpha=-lr)
+
+
 @register("sgd")
 class SGD(ReferenceOptimizer):
     __doc__ = __doc__
@@ -85,6 +120,7 @@ class SGD(ReferenceOptimizer):
     variants = ("paper",)
     elementwise = True
     supports_complex = False
+    has_fast_path = True
 
     def __init__(
         self,
@@ -99,6 +135,7 @@ class SGD(ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -108,7 +145,7 @@ class SGD(ReferenceOptimizer):
             weight_decay=weight_decay,
             bias_correction=bias_correction,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("lr", group["lr"])
@@ -139,3 +176,25 @@ class SGD(ReferenceOptimizer):
             weight_decay=group["weight_decay"],
             bias_correction=group["bias_correction"],
         )
+
+    def _step_group_fast(self, group) -> None:
+        params, grads, states = self._active_params(group)
+        steps = advance_steps(states)
+        momentum = group["momentum"]
+        if momentum != 0:
+            for p, state in zip(params, states):
+                if "momentum_buffer" not in state:  # momentum switched on mid-run via the group
+                    state["momentum_buffer"] = torch.zeros_like(p)
+        for idx in buckets(params, steps):
+            self._kernel(sgd_update_foreach)(
+                pick(params, idx),
+                pick(grads, idx),
+                [states[i]["momentum_buffer"] for i in idx] if momentum != 0 else None,
+                steps[idx[0]],
+                lr=float(group["lr"]),
+                momentum=momentum,
+                momentum_type=group["momentum_type"],
+                dampening=group["dampening"],
+                weight_decay=group["weight_decay"],
+                bias_correction=group["bias_correction"],
+            )

@@ -81,6 +81,8 @@ __all__ = [
     "subset_layout",
     "subset_sum_of_squares",
     "divide_by_subsets",
+    "subset_sums_of_squares_foreach",
+    "divide_by_subsets_foreach",
     "resolve_layout",
     "describe_param",
     "apply_fallback_policy",
@@ -228,6 +230,22 @@ def divide_by_subsets(numerator: torch.Tensor, denominator: torch.Tensor, layout
     if is_dtensor(out):
         return _subset_unview(out, numerator)
     return out.reshape(numerator.shape)
+
+
+def subset_sums_of_squares_foreach(grads: list[torch.Tensor], layouts: list[SubsetLayout], batch_ndim: int) -> list[torch.Tensor]:
+    """:func:`subset_sum_of_squares` of every tensor of a list (plain tensors; the squares in one multi-tensor op)."""
+    views = [g.reshape((*g.shape[:batch_ndim], *layout.view)) for g, layout in zip(grads, layouts)]
+    squares = torch._foreach_mul(views, views) if views else []
+    return [sq.sum(dim=layout.reduce_dims, keepdim=True) if layout.reduce_dims else sq
+            for sq, layout in zip(squares, layouts)]
+
+
+def divide_by_subsets_foreach(numerators: list[torch.Tensor], denominators: list[torch.Tensor],
+                              layouts: list[SubsetLayout], batch_ndim: int) -> list[torch.Tensor]:
+    """:func:`divide_by_subsets` of every tensor of a list (plain tensors; the divisions in one multi-tensor op)."""
+    views = [x.reshape((*x.shape[:batch_ndim], *layout.view)) for x, layout in zip(numerators, layouts)]
+    quotients = torch._foreach_div(views, denominators) if views else []
+    return [q.reshape(x.shape) for q, x in zip(quotients, numerators)]
 
 
 def _row_chunks_stay_local(t: torch.Tensor, shape: tuple[int, ...]) -> bool:

@@ -112,6 +112,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer, batch_shape
+from ._stacked import StackedFastPath
 from ._lowrank import matrix_shape, uses_projection, validate_lowrank_flag
 from .projection import (
     SIDE_RULES,
@@ -244,12 +245,22 @@ def combine_numerator(
 # ----------------------------------------------------------------------------- glue shared with adam_sn_sm
 
 
-class SubspaceMomentumMixin:
+class SubspaceMomentumMixin(StackedFastPath):
     """Group validation and basis/momentum bookkeeping shared by ``subspace_momentum`` and ``adam_sn_sm``.
 
     State of a projected parameter: ``exp_avg`` (subspace coordinates), ``basis`` (dense, ``[..., d, r]``)
     or ``indices`` (int64, ``[..., r]``), ``rng_state`` (uniform only).
+
+    Fast path (``fast=``, :mod:`algorithms._stacked`): the parameters of one shape (projected or not) are
+    stepped as one stack: one batched SVD per shape at a refresh, batched projections every step. A step
+    that draws uniform indices (``proj_type="uniform"``, at a refresh) draws them from the parameter's own
+    generator and runs on the reference update, one parameter at a time; its other steps are stacked.
     """
+
+    def _stackable(self, p, state, group) -> bool:
+        if group["proj_type"] != "uniform" or not uses_projection(p, group):
+            return True
+        return "indices" in state and (int(state["step"]) + 1) % group["update_proj_gap"] != 0
 
     def _validate_sm_group(self, group: dict[str, Any], beta1_name: str, beta1: float) -> None:
         check_beta(beta1_name, beta1)
@@ -348,6 +359,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
         seed: int = 0,
         nonfinite: str = "raise",
         batch_dims: int = 0,
+        fast: bool | str = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -363,7 +375,7 @@ class SubspaceMomentum(SubspaceMomentumMixin, ReferenceOptimizer):
             weight_decay=weight_decay,
             variant=variant,
         )
-        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims)
+        super().__init__(params, defaults, seed=seed, nonfinite=nonfinite, batch_dims=batch_dims, fast=fast)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_nonnegative("lr", group["lr"])

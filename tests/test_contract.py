@@ -4,6 +4,10 @@ Checks (issue #2): right direction; param groups = separate optimizers; LR sched
 effect; None grads skipped; state dict = tensors + plain numbers, weights_only round trip, bit-exact
 resume (float32 and float64); same seed = same trajectory; float64 end to end; shapes 0-D … 4-D
 and zero-size; bad hyperparameters, sparse, complex and non-finite gradients.
+
+Every test that builds an optimizer of one OptimizerInfo runs twice: on the reference path and, for
+the classes that have one, on the fast path (``fast=True``; ids ``-ref`` / ``-fast``), so the fast
+path keeps the whole contract too (its equality with the reference: tests/test_fast_path.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,21 @@ import algorithms
 from algorithms import NonFiniteGradientError
 
 from .optim_db import OPTIM_DB, all_inputs, input_ids
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["ref", "fast"])
+def path(request, monkeypatch):
+    """Run the test on the reference path, then on the fast path of the optimizer it is about (skipped for
+    tests about no single optimizer and for classes without a fast path)."""
+    if not request.param:
+        return False
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    info = params.get("info")
+    if info is None or not algorithms.REGISTRY[info.name].has_fast_path:
+        pytest.skip("no fast path to run")
+    make = algorithms.make
+    monkeypatch.setattr(algorithms, "make", lambda name, params, **kw: make(name, params, **{"fast": True, **kw}))
+    return True
+
 
 ALL = all_inputs()
 IDS = input_ids()

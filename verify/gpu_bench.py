@@ -14,6 +14,9 @@ configurations (vocab 32000), fp32 parameters, fixed gradients, each method with
   gradient read, every state tensor read and written) over the device's measured copy bandwidth
   (AdamW in fp32: 28 bytes per parameter). Projected methods also multiply matrices, so for them the
   floor is a lower bound only;
+* **both paths of ours**: every optimizer on its reference path (``fast=False``, the row named by the
+  registry name) and, where the class has one, on its fast path (``fast=True``, the row ``"<name> (fast)"``),
+  timed one after the other on the same model and gradients;
 * **peak memory** of a step above the parameters and gradients;
 * **training throughput** of the 60M model (bf16 autocast, tokens/s) with each optimizer against fused
   AdamW, and the fraction of the step spent in ``optimizer.step()``.
@@ -39,7 +42,8 @@ import torch.nn as nn
 import algorithms
 from algorithms.grouping import paper_param_groups, split_parameters
 
-__all__ = ["CONFIGS", "SETTINGS", "bench_optimizers", "bench_training", "copy_bandwidth", "run", "markdown"]
+__all__ = ["CONFIGS", "SETTINGS", "FAST_SUFFIX", "our_labels", "bench_optimizers", "bench_training", "copy_bandwidth",
+           "run", "markdown"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ModelShape:
 CONFIGS = {
     "llama-60m": ModelShape("llama-60m", 32000, 512, 8, 8, 1376, 128),
     "llama-350m": ModelShape("llama-350m", 32000, 1024, 24, 16, 2736, 256),
+    "small": ModelShape("small", 4096, 256, 4, 4, 688, 32),  # the CPU step table (5.3M parameters)
     "tiny": ModelShape("tiny", 256, 64, 2, 4, 176, 8),  # the CPU test shape
 }
 REFRESH_GAP = 200
@@ -83,6 +88,34 @@ SETTINGS: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {
 }
 
 
+#: the label suffix of a fast-path row (``fast=True``)
+FAST_SUFFIX = " (fast)"
+#: our paths: the ``fast=`` value and the row label's suffix
+PATHS: dict[str, tuple[bool | str, str]] = {"reference": (False, ""), "fast": (True, FAST_SUFFIX),
+                                            "compile": ("compile", " (compile)")}
+#: the methods whose fast path has compiled parts (algorithms/_compiled.py): the only ones given "(compile)" rows
+COMPILED = ("adam", "sgd", "lion", "adagrad_norm", "adagrad_coordinate", "adagrad_subset_norm", "adam_sn", "rmsprop_sn")
+
+
+def our_labels(names: Iterable[str], paths: Iterable[str] = ("reference", "fast")) -> list[str]:
+    """Each registry name on each path: ``name`` (reference), ``"<name> (fast)"``, ``"<name> (compile)"`` (the
+    elementwise methods only)."""
+    labels = []
+    for name in names:
+        for path in paths:
+            if path == "reference" or (algorithms.REGISTRY[name].has_fast_path and (path != "compile" or name in COMPILED)):
+                labels.append(name + PATHS[path][1])
+    return labels
+
+
+def _parse_label(label: str) -> tuple[str, str]:
+    """``(registry name, path)`` of one of our row labels."""
+    for path, (_, suffix) in PATHS.items():
+        if suffix and label.endswith(suffix):
+            return label[: -len(suffix)], path
+    return label, "reference"
+
+
 def build_model(shape: ModelShape, device: str) -> nn.Module:
     from synthetic.llama import Llama, LlamaConfig
 
@@ -96,9 +129,11 @@ def _groups_for(name: str, model: nn.Module, rank: int) -> list[dict]:
     return paper_param_groups(name, model, **options)
 
 
-def make_ours(name: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
+def make_ours(label: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
+    """Our optimizer for a row label: the registry name (reference path) or ``"<name> (fast)"`` (``fast=True``)."""
+    name, path = _parse_label(label)
     lr, hyper, _ = SETTINGS[name]
-    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, **hyper)
+    return algorithms.make(name, _groups_for(name, model, rank), lr=lr, fast=PATHS[path][0], **hyper)
 
 
 def _third_party_groups(model: nn.Module, rank: int, key: str, extra: dict) -> list[dict]:
@@ -298,16 +333,22 @@ def _refresh_gap(name: str) -> int | None:
 
 
 def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | None = None, steady: int = 20,
-                     third_parties: bool = True, bandwidth: float | None = None) -> list[dict[str, Any]]:
+                     third_parties: bool = True, bandwidth: float | None = None,
+                     paths: Iterable[str] = ("reference", "fast")) -> list[dict[str, Any]]:
     model = build_model(shape, device)
     n_params = sum(p.numel() for p in model.parameters())
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     rows = []
-    entries: dict[str, Any] = {name: (lambda name=name: make_ours(name, model, shape.rank)) for name in (names or SETTINGS)}
+    entries: dict[str, Any] = {label: (lambda label=label: make_ours(label, model, shape.rank))
+                               for label in our_labels(names or SETTINGS, paths)}
     if third_parties:
         entries.update(third_party(model, shape.rank))
     for label, make in entries.items():
-        row: dict[str, Any] = {"optimizer": label, "ours": label in SETTINGS, "model": shape.name, "params": n_params}
+        name, path = _parse_label(label)
+        ours = name in SETTINGS
+        row: dict[str, Any] = {"optimizer": label, "ours": ours, "model": shape.name, "params": n_params}
+        if ours:
+            row["path"] = path
         if getattr(make, "commit", None):
             row["source_commit"] = make.commit  # the authors' repository, as checked out
         if isinstance(make, Exception):
@@ -318,7 +359,7 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 row.update(time_steps(make, model, device, steady=steady,
-                                      refresh_gap=_refresh_gap(label) if label in SETTINGS
+                                      refresh_gap=_refresh_gap(name) if ours
                                       else (REFRESH_GAP if any(k in label for k in ("GaLore", "Fira", "SM ")) else None)))
         except Exception as exc:  # a failure is a row with its reason, never a silent omission
             row.update(error=f"{type(exc).__name__}: {exc}")
@@ -332,12 +373,12 @@ def bench_optimizers(shape: ModelShape, device: str, *, names: Iterable[str] | N
 
 
 def bench_training(shape: ModelShape, device: str, *, names: Iterable[str] | None = None, steps: int = 20,
-                   batch: int = 32, seq: int = 256) -> list[dict[str, Any]]:
+                   batch: int = 32, seq: int = 256, paths: Iterable[str] = ("reference", "fast")) -> list[dict[str, Any]]:
     """Tokens/s of forward + backward + step (bf16 autocast on CUDA) and the optimizer's share of the step."""
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
     tokens = torch.randint(0, shape.vocab, (batch, seq + 1), generator=gen).to(device)
-    labels = ["torch AdamW fused"] + list(names or SETTINGS)
+    labels = ["torch AdamW fused"] + our_labels(names or SETTINGS, paths)
     for label in labels:
         torch.manual_seed(0)
         model = build_model(shape, device)
@@ -379,23 +420,117 @@ def bench_training(shape: ModelShape, device: str, *, names: Iterable[str] | Non
 
 
 def run(device: str = "cuda", models: Iterable[str] = ("llama-60m", "llama-350m"), *, steady: int = 20,
-        train_model: str | None = "llama-60m", train_steps: int = 20, names: Iterable[str] | None = None) -> dict:
+        train_model: str | None = "llama-60m", train_steps: int = 20, names: Iterable[str] | None = None,
+        paths: Iterable[str] = ("reference", "fast"), third_parties: bool = True) -> dict:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("verify bench --gpu: no CUDA device here (torch.cuda.is_available() is False)")
+    paths = tuple(paths)
+    unknown = sorted(set(paths) - set(PATHS))
+    if unknown:
+        raise ValueError(f"paths: unknown {unknown}; valid: {', '.join(PATHS)}")
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 as the references compute it
     bandwidth = copy_bandwidth(device, 1024 if device.startswith("cuda") else 64)
     meta = {"device": torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu",
             "torch": torch.__version__, "copy_bandwidth_bytes_per_s": bandwidth, "refresh_gap": REFRESH_GAP,
             "gradients": "fixed random gradients (N(0, 1e-4)), fp32 parameters, tf32 off",
-            "routing": "algorithms.grouping.paper_param_groups; third parties: block matrices low-rank"}
+            "routing": "algorithms.grouping.paper_param_groups; third parties: block matrices low-rank",
+            "paths": list(paths), "third_parties": third_parties}
     steps = [row for m in models for row in bench_optimizers(CONFIGS[m], device, names=names, steady=steady,
-                                                              bandwidth=bandwidth)]
-    training = bench_training(CONFIGS[train_model], device, names=names, steps=train_steps) if train_model else []
-    return {"meta": meta, "step": steps, "training": training}
+                                                              bandwidth=bandwidth, paths=paths,
+                                                              third_parties=third_parties)]
+    training = (bench_training(CONFIGS[train_model], device, names=names, steps=train_steps, paths=paths)
+                if train_model else [])
+    return {"meta": meta, "step": steps, "fast_speedups": fast_speedups(steps), "training": training}
+
+
+def merge(parts: list[dict]) -> dict:
+    """One result from several runs of :func:`run` (e.g. one device call per model): the rows concatenated
+    in order, the first part's meta with every part's meta under ``"parts"``. The parts must name one device
+    and one torch (``ValueError`` otherwise); a row (model, optimizer) measured twice is an error."""
+    if not parts:
+        raise ValueError("merge: no parts")
+    devices = {(p["meta"]["device"], p["meta"]["torch"]) for p in parts}
+    if len(devices) != 1:
+        raise ValueError(f"merge: the parts were measured on different devices or torch versions: {sorted(devices)}")
+    steps = [row for p in parts for row in p["step"]]
+    training = [row for p in parts for row in p["training"]]
+    for kind, rows in (("step", steps), ("training", training)):
+        keys = [(r["model"], r["optimizer"]) for r in rows]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise ValueError(f"merge: {kind} rows measured in more than one part: {repeated}")
+    meta = dict(parts[0]["meta"])
+    meta["parts"] = [p["meta"] for p in parts]
+    return {"meta": meta, "step": steps, "fast_speedups": fast_speedups(steps), "training": training}
 
 
 def _fmt_ms(v) -> str:
     return f"{1e3 * v:.2f}" if isinstance(v, (int, float)) and math.isfinite(v) else "—"
+
+
+def fast_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model, optimizer and non-reference path timed next to the reference: both step times and their ratios."""
+    timed = {(r["model"], r["optimizer"]): r for r in rows if "steady_s" in r}
+    out = []
+    for (model, label), row in timed.items():
+        name, path = _parse_label(label)
+        if path == "reference" or not row.get("ours") or (model, name) not in timed:
+            continue
+        ref = timed[(model, name)]
+        out.append({"model": model, "optimizer": name, "path": path, "reference_steady_s": ref["steady_s"],
+                    "fast_steady_s": row["steady_s"], "steady_speedup": ref["steady_s"] / row["steady_s"],
+                    "reference_amortized_s": ref["amortized_s"], "fast_amortized_s": row["amortized_s"],
+                    "amortized_speedup": ref["amortized_s"] / row["amortized_s"]})
+    return out
+
+
+#: per optimizer of ours, the row of the authors' (or the closest third-party) implementation it is compared with
+#: per method, the comparison rows in order of preference: the authors' own code first, then a third-party package
+AUTHORS: dict[str, tuple[str, ...]] = {
+    "adam": ("torch AdamW fused",),
+    "galore_adamw": ("galore-torch GaLoreAdamW",),
+    "fira_adamw": ("fira FiraAdamW",),
+    "mars_adamw": ("authors MARS (mars-adamw)", "pytorch-optimizer MARS"),
+    "mars_lion": ("authors MARS (mars-lion)",),
+    "mars_shampoo": ("authors MARS (mars-shampoo)",),
+    "ldadam": ("authors LDAdamW",),
+    "adam_sn": ("authors GenericOptim (adamw_sn)", "pytorch-optimizer AdamWSN"),
+    "adam_sn_sm": ("authors GenericOptim SM (adamw_sn_sm)",),
+    "lion": ("lion-pytorch Lion",),
+}
+
+
+def _theirs(rows: dict[str, dict], name: str) -> tuple[str, dict] | None:
+    """The first comparison row of ``name`` that was measured (skipped and failed rows do not count)."""
+    for label in AUTHORS.get(name, ()):
+        if label in rows and "amortized_s" in rows[label]:
+            return label, rows[label]
+    return None
+
+
+def readme_table(result: dict, model: str = "llama-350m") -> str:
+    """The README's step-time table for ``model``: per optimizer, ms per step (amortized over the refresh period
+    where there is one) on each path of ours, the authors' code, the floor, and the best of ours over theirs."""
+    rows = {r["optimizer"]: r for r in result["step"] if r["model"] == model}
+    paths = [p for p in PATHS if any(r.get("path") == p for r in rows.values())]
+    head = ["optimizer"] + [f"ours, {p}" for p in paths] + ["authors' / third-party code", "floor",
+                                                            "best ours / floor", "theirs / best ours"]
+    lines = [f"| {model}, ms per step (amortized) | " + " | ".join(head[1:]) + " |", "|" + "---|" * len(head)]
+    for name in SETTINGS:
+        if name not in rows:
+            continue
+        ours = [rows.get(name + PATHS[p][1]) for p in paths]
+        times = [r["amortized_s"] for r in ours if r and "amortized_s" in r]
+        cells = [_fmt_ms(r["amortized_s"]) if r and "amortized_s" in r else "—" for r in ours]
+        found = _theirs(rows, name)
+        floor = rows[name].get("floor_s")
+        best = min(times) if times else math.nan
+        cells.append(f"{found[0]} {_fmt_ms(found[1]['amortized_s'])}" if found else "—")
+        cells.append(_fmt_ms(floor))
+        cells.append(f"{best / floor:.1f}×" if floor and math.isfinite(best) else "—")
+        cells.append(f"{found[1]['amortized_s'] / best:.2f}×" if found and math.isfinite(best) else "—")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(result: dict) -> str:
@@ -414,6 +549,15 @@ def markdown(result: dict) -> str:
                      f"{_fmt_ms(r['amortized_s'])} | {_fmt_ms(r.get('floor_s'))} | "
                      f"{r.get('steady_over_floor', float('nan')):.2f} | {r['state_bytes'] / 2**20:.1f} | "
                      f"{(peak or 0) / 2**20:.1f} |")
+    speedups = fast_speedups(result["step"])
+    if speedups:
+        lines += ["", "Fast paths (`fast=True`, `fast=\"compile\"`) against the reference path, same model and gradients:",
+                  "", "| model | optimizer | path | reference steady (ms) | path steady (ms) | speed-up | "
+                  "reference amortized (ms) | path amortized (ms) | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in speedups:
+            lines.append(f"| {r['model']} | {r['optimizer']} | {r['path']} | {_fmt_ms(r['reference_steady_s'])} | "
+                         f"{_fmt_ms(r['fast_steady_s'])} | {r['steady_speedup']:.2f}× | {_fmt_ms(r['reference_amortized_s'])} | "
+                         f"{_fmt_ms(r['fast_amortized_s'])} | {r['amortized_speedup']:.2f}× |")
     if result["training"]:
         lines += ["", "| model | optimizer | tokens/s | vs fused AdamW | optimizer share of step |", "|---|---|---|---|---|"]
         for r in result["training"]:
@@ -434,10 +578,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="llama-60m,llama-350m")
     ap.add_argument("--steady", type=int, default=20)
     ap.add_argument("--train-steps", type=int, default=20)
+    ap.add_argument("--no-training", action="store_true", help="only the step-time table")
+    ap.add_argument("--train-model", default="llama-60m", help="the model of the training-throughput rows")
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads (CPU)")
+    ap.add_argument("--paths", default="reference,fast",
+                    help="our paths to time, of: reference, fast, compile (the elementwise methods only)")
+    ap.add_argument("--names", default=None, help="only these optimizers of ours (comma-separated registry names)")
+    ap.add_argument("--no-third-party", action="store_true", help="no torch AdamW and no third-party rows")
+    ap.add_argument("--merge", nargs="+", metavar="PART", help="merge the JSON files of several runs (no benchmark)")
+    ap.add_argument("--readme-table", metavar="MODEL", help="with --merge: print the README table of MODEL too")
     ap.add_argument("--json", required=True)
     ap.add_argument("--markdown")
     args = ap.parse_args(argv)
-    result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady, train_steps=args.train_steps)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.merge:
+        parts = []
+        for path in args.merge:
+            with open(path) as fh:
+                parts.append(json.load(fh))
+        result = merge(parts)
+    else:
+        result = run(args.device, [m for m in args.models.split(",") if m], steady=args.steady,
+                     train_steps=args.train_steps, train_model=None if args.no_training else args.train_model,
+                     names=args.names.split(",") if args.names else None,
+                     paths=[p for p in args.paths.split(",") if p], third_parties=not args.no_third_party)
+        result["meta"]["threads"] = torch.get_num_threads()
     with open(args.json, "w") as fh:
         json.dump(result, fh, indent=1)
     text = markdown(result)
@@ -445,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.markdown, "w") as fh:
             fh.write(text)
     print(text)
+    if args.readme_table:
+        print(readme_table(result, args.readme_table))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from verify import cli
-from verify.gpu_bench import CONFIGS, SETTINGS, bench_optimizers, bench_training, copy_bandwidth, markdown
+from verify.gpu_bench import CONFIGS, SETTINGS, bench_optimizers, bench_training, copy_bandwidth, markdown, our_labels
 
 
 def test_every_registered_optimizer_has_a_benchmark_setting():
@@ -18,7 +18,9 @@ def test_step_bench_runs_every_optimizer_and_reports_state_and_floor():
     bandwidth = copy_bandwidth("cpu", 8)
     assert bandwidth > 0
     rows = bench_optimizers(CONFIGS["tiny"], "cpu", steady=2, third_parties=False, bandwidth=bandwidth)
-    assert {r["optimizer"] for r in rows} == set(SETTINGS)
+    assert {r["optimizer"] for r in rows} == set(our_labels(SETTINGS))
+    assert {"adam", "adam (fast)", "mars_adamw (fast)"} <= {r["optimizer"] for r in rows}
+    assert {r["path"] for r in rows if r["optimizer"].endswith(" (fast)")} == {"fast"}
     for r in rows:
         assert "error" not in r, r
         assert r["steady_s"] > 0 and r["state_bytes"] >= 0 and math.isfinite(r["floor_s"])
@@ -31,7 +33,8 @@ def test_step_bench_runs_every_optimizer_and_reports_state_and_floor():
 
 def test_training_bench_and_table():
     rows = bench_training(CONFIGS["tiny"], "cpu", names=["adam", "galore_adamw"], steps=1, batch=2, seq=16)
-    assert [r["optimizer"] for r in rows] == ["torch AdamW fused", "adam", "galore_adamw"]
+    assert [r["optimizer"] for r in rows] == ["torch AdamW fused"] + our_labels(["adam", "galore_adamw"])
+    assert "adam (fast)" in our_labels(["adam"])
     assert all(r["tokens_per_s"] > 0 and 0 < r["optimizer_fraction"] < 1 for r in rows)
     text = markdown({"meta": {"device": "cpu", "torch": "x", "copy_bandwidth_bytes_per_s": 1e9, "gradients": "g",
                               "refresh_gap": 200}, "step": [], "training": rows})
@@ -80,3 +83,26 @@ def test_authors_rows_build_from_a_checkout_and_record_its_commit(tmp_path, monk
     assert opt.mars_type == "mars-shampoo" and opt.param_groups[0]["lr"] == 3e-3
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
     assert isinstance(rows["authors LDAdamW"], FileNotFoundError)
+
+
+def test_paths_merge_and_readme_table():
+    import pytest
+
+    from verify.gpu_bench import merge, our_labels, readme_table, run
+
+    assert our_labels(["adam", "galore_adamw"], ("reference", "fast", "compile")) == [
+        "adam", "adam (fast)", "adam (compile)", "galore_adamw", "galore_adamw (fast)"]
+    ref = run("cpu", ["tiny"], steady=2, train_model=None, names=["adam"], paths=["reference"], third_parties=False)
+    fast = run("cpu", ["tiny"], steady=2, train_model=None, names=["adam"], paths=["fast"], third_parties=False)
+    merged = merge([ref, fast])
+    assert [r["optimizer"] for r in merged["step"]] == ["adam", "adam (fast)"]
+    assert [(s["optimizer"], s["path"]) for s in merged["fast_speedups"]] == [("adam", "fast")]
+    assert len(merged["meta"]["parts"]) == 2
+    table = readme_table(merged, "tiny")
+    assert table.splitlines()[2].startswith("| adam | ") and "ours, fast" in table.splitlines()[0]
+    with pytest.raises(ValueError, match="more than one part"):
+        merge([ref, ref])
+    with pytest.raises(ValueError, match="different devices"):
+        merge([ref, {**fast, "meta": {**fast["meta"], "device": "another"}}])
+    with pytest.raises(ValueError, match="paths"):
+        run("cpu", ["tiny"], paths=["fastest"])

@@ -7,7 +7,9 @@ HELP = "benchmark the batched many-seed runner (steps x seeds per second) agains
 DESCRIPTION = (HELP + ". Workload: P1 (d=1000, float64) with Gaussian noise, S=256 seeds, Adam and AdaGrad-Norm; "
                "see verify/bench.py. With --gpu: every optimizer's step time, memory and training throughput on "
                "LLaMA-60M/350M shapes on a CUDA device against torch AdamW, the installed third-party "
-               "implementations and the memory-bound floor (verify/gpu_bench.py).")
+               "implementations and the memory-bound floor (verify/gpu_bench.py). With --cpu-steps: the same step-time "
+               "table on the CPU (default shapes tiny and small), each optimizer's reference and fast paths side by "
+               "side.")
 
 
 def add_arguments(parser) -> None:
@@ -24,8 +26,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="where to write the results (default bench_runner.json, or gpu_step.json with --gpu)")
     parser.add_argument("--gpu", action="store_true", help="the GPU optimizer benchmark (needs CUDA)")
-    parser.add_argument("--models", default="llama-60m,llama-350m", help="with --gpu: model shapes")
-    parser.add_argument("--markdown", metavar="PATH", help="with --gpu: also write the table as Markdown")
+    parser.add_argument("--cpu-steps", action="store_true",
+                        help="the optimizer step-time table on the CPU: reference and fast paths side by side")
+    parser.add_argument("--models", default=None,
+                        help="with --gpu / --cpu-steps: model shapes (default llama-60m,llama-350m / tiny,small)")
+    parser.add_argument("--markdown", metavar="PATH", help="with --gpu / --cpu-steps: also write the table as Markdown")
 
 
 def run(args) -> int:
@@ -34,7 +39,7 @@ def run(args) -> int:
     from verify.bench import run_benchmark, save
     from verify.commands._output import refuse_unwritable
 
-    args.json = args.json or ("gpu_step.json" if args.gpu else "bench_runner.json")
+    args.json = args.json or ("gpu_step.json" if args.gpu else "cpu_step.json" if args.cpu_steps else "bench_runner.json")
     if refuse_unwritable(NAME, files={"--json": args.json, "--markdown": args.markdown}):
         return 2
     if args.gpu:
@@ -45,7 +50,13 @@ def run(args) -> int:
             return 2
         from verify import gpu_bench
 
-        return gpu_bench.main(["--json", args.json, "--models", args.models]
+        return gpu_bench.main(["--json", args.json, "--models", args.models or "llama-60m,llama-350m"]
+                              + (["--markdown", args.markdown] if args.markdown else []))
+    if args.cpu_steps:
+        from verify import gpu_bench
+
+        return gpu_bench.main(["--device", "cpu", "--no-training", "--threads", str(args.threads), "--json", args.json,
+                               "--models", args.models or "tiny,small"]
                               + (["--markdown", args.markdown] if args.markdown else []))
 
     report = run_benchmark(dim=args.dim, seeds=args.seeds, batched_steps=args.batched_steps, loop_steps=args.loop_steps,
