@@ -30,10 +30,27 @@ BigCrush, which is ample for Monte-Carlo rate checks.
 Conversions (all elementwise, hence batch-invariant):
 
 * uniform on the open interval (0, 1): :math:`(\lfloor \text{bits}/2^{11} \rfloor + \tfrac12)\,2^{-53}`;
-* standard normal: Box–Muller, :math:`\sqrt{-2\log u_1}\,(\cos 2\pi u_2, \sin 2\pi u_2)`, with
-  :math:`u_1, u_2` the two 32-bit halves of one output (so :math:`|z| \le 6.66`; see :meth:`SeedStreams.normal`);
+* standard normal: Box–Muller in float32 on the two 32-bit halves of one output, two numbers per output,
+
+  .. math::
+
+     r = \sqrt{-2\log\big((k + \tfrac12)\,2^{-32}\big)}, \qquad \theta = \pi\, h\, 2^{-31}, \qquad
+     z = (r\cos\theta,\ r\sin\theta),
+
+  with :math:`k \in [0, 2^{32})` the low half read unsigned and :math:`h \in [-2^{31}, 2^{31})` the high
+  half read signed, every operation rounded to float32 and the result widened exactly to float64 (see
+  :meth:`SeedStreams.normal`; :math:`|z| \le \sqrt{66 \log 2} \approx 6.764`);
 * Rademacher: the top bit;
 * integers in ``[0, high)``: :math:`\lfloor u \cdot \text{high} \rfloor` (bias at most ``high``·2⁻⁵³).
+
+The bits and the uniforms use only integer arithmetic and exactly rounded float64 operations, so they are
+the same on every machine and equal the pure-Python reference bit for bit. The normals also use float32
+``log``, ``cos`` and ``sin`` (SLEEF's vectorised versions on x86, within 1 ulp), which are not correctly
+rounded: their values are fixed for one torch build and CPU capability (tested: a seed's numbers are the
+same alone, in any batch, split across threads or on one thread), and agree with :func:`normal_reference`
+(correctly rounded ``log``, ``cos``, ``sin``) to :data:`NORMAL_REFERENCE_RTOL` = 5·2⁻²³ relative on any
+machine. A trajectory is therefore reproducible bit for bit on one machine and on resume; another CPU
+capability may change a normal in its last float32 bit.
 
 A *channel* is a string naming what the numbers are for (``"noise"``, ``"sample"``, ``"x0"``...),
 hashed with BLAKE2b, so two uses never share numbers.
@@ -44,19 +61,29 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import struct
 from typing import Sequence
 
 import torch
 
 from algorithms.validation import check_int
 
-__all__ = ["SeedStreams", "splitmix64_reference", "mix64_reference"]
+__all__ = ["SeedStreams", "splitmix64_reference", "mix64_reference", "normal_reference", "box_muller_reference",
+           "NORMAL_REFERENCE_RTOL"]
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15
 _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _SEED_SALT = 0x5851F42D4C957F2D
+_LOW32 = 0xFFFFFFFF
+_ANGLE_STEP = math.pi * 2.0**-31  # rounded to float32 where it is used, in the tensor code and in the reference
+
+#: |normal - normal_reference| <= NORMAL_REFERENCE_RTOL * |normal_reference|, elementwise: float32 ``log``,
+#: ``cos``, ``sin`` within 1 ulp (SLEEF) against correctly rounded ones differ by at most 1.5 ulp each; through
+#: the exact ``-2x``, the correctly rounded ``sqrt`` (halves the relative error, adds a rounding) and the final
+#: product (adds a rounding) that is 1.5 + 1.75 + 1 = 4.25 float32 ulps of the result, bounded by 5·2⁻²³ relative.
+NORMAL_REFERENCE_RTOL = 5 * 2.0**-23
 
 
 def _signed(u: int) -> int:
@@ -77,6 +104,33 @@ def splitmix64_reference(seed: int, channel: str, step: int, count: int) -> list
     """The first ``count`` unsigned 64-bit outputs of one stream, in pure Python."""
     z0 = _stream_state_reference(seed, channel, step)
     return [mix64_reference(z0 + (j + 1) * _GAMMA) for j in range(count)]
+
+
+def normal_reference(seed: int, channel: str, step: int, count: int) -> list[float]:
+    """The first ``count`` standard normals of one stream, in pure Python with every step rounded to float32.
+
+    The specification of :meth:`SeedStreams.normal` (the module docstring gives the math): equal to it bit for
+    bit except for the float32 ``log``, ``cos`` and ``sin``, computed here correctly rounded (double
+    precision, then rounded), so the two agree to :data:`NORMAL_REFERENCE_RTOL`.
+    """
+    half = (count + 1) // 2
+    pairs = [box_muller_reference(bits) for bits in splitmix64_reference(seed, channel, step, half)]
+    return ([c for c, _ in pairs] + [s for _, s in pairs])[:count]
+
+
+def box_muller_reference(bits: int) -> tuple[float, float]:
+    """The two normals of one unsigned 64-bit output, ``(r cos θ, r sin θ)``, every step rounded to float32."""
+    low, high = bits & _LOW32, (bits & _MASK64) >> 32
+    u1 = _f32(_f32(_f32(low) + 0.5) * 2.0**-32)
+    radius = _f32(math.sqrt(_f32(-2.0 * _f32(math.log(u1)))))
+    angle = _f32(_f32(high - (1 << 32) if high >= (1 << 31) else high) * _f32(_ANGLE_STEP))
+    return _f32(_f32(math.cos(angle)) * radius), _f32(_f32(math.sin(angle)) * radius)
+
+
+def _f32(x: float) -> float:
+    """``x`` rounded to the nearest float32 (ties to even); exact arithmetic on float32 inputs then this is IEEE
+    float32 arithmetic (products are exact in double; sums and square roots round innocuously twice)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
 def _stream_state_reference(seed: int, channel: str, step: int) -> int:
@@ -179,23 +233,21 @@ class SeedStreams:
         return u.to(dtype).reshape(len(self), *shape)
 
     def normal(self, step: int, channel: str, shape: Sequence[int], dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """Standard normal by Box–Muller, two numbers per 64-bit output.
+        """Standard normal by Box–Muller in float32, two numbers per 64-bit output, widened to ``dtype``.
 
-        The high and low 32-bit halves of output ``j`` give :math:`u_1, u_2 = (h + \\tfrac12)\\,2^{-32}`;
-        number ``j`` is :math:`\\sqrt{-2\\log u_1}\\cos 2\\pi u_2` and number ``j + ceil(n/2)`` the same with
-        sin. Hence :math:`|z| \\le \\sqrt{64 \\log 2} \\approx 6.66`: the tail beyond (probability
-        2.7e-11) is cut, which can only lower :math:`E\\,e^{\\lambda z^2}` (sub-gaussian constants stay valid).
+        Output ``j`` gives the radius from its low half :math:`k` (unsigned) and the angle from its high half
+        :math:`h` (signed), :math:`r = \\sqrt{-2\\log((k + \\tfrac12)\\,2^{-32})}` and
+        :math:`\\theta = \\pi h\\, 2^{-31} \\in [-\\pi, \\pi)`; number ``j`` is :math:`r\\cos\\theta` and number
+        ``j + ceil(n/2)`` is :math:`r\\sin\\theta`, each step rounded to float32 (the values are float32 numbers
+        in every dtype). Hence :math:`|z| \\le \\sqrt{-2\\log 2^{-33}} = \\sqrt{66\\log 2} \\approx 6.764`: the
+        tail beyond (probability 1.3e-11) is cut, which can only lower :math:`E\\,e^{\\lambda z^2}`
+        (sub-gaussian constants stay valid). float32 halves the cost of the transcendental functions, which
+        dominate; its 24-bit values are far finer than anything a Monte-Carlo rate check resolves.
         """
         shape = _check_shape(shape)
         n = math.prod(shape)
         half = (n + 1) // 2
-        h = self.bits(step, channel, half)
-        u1 = _srl(h, 32).to(torch.float64).add_(0.5).mul_(2.0**-32)
-        angle = h.bitwise_and_(0xFFFFFFFF).to(torch.float64).add_(0.5).mul_(2.0 * math.pi * 2.0**-32)
-        radius = u1.log_().mul_(-2.0).sqrt_()
-        z = torch.empty(len(self), 2 * half, dtype=torch.float64)
-        torch.mul(torch.cos(angle), radius, out=z[:, :half])
-        torch.mul(angle.sin_(), radius, out=z[:, half:])
+        z = _box_muller(self.bits(step, channel, half), torch.float64 if dtype == torch.float64 else torch.float32)
         if 2 * half != n:
             z = z[:, :n]
         return z.to(dtype).reshape(len(self), *shape)
@@ -221,6 +273,17 @@ class SeedStreams:
         for k in range(1, df):  # a fixed left-to-right order: the same for every row and batch size
             total = total + z[:, k] * z[:, k]
         return total
+
+
+def _box_muller(bits: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``[S, 2m]`` normals from ``[S, m]`` outputs (overwritten): the cosines, then the sines, stored as ``dtype``."""
+    radius = bits.bitwise_and(_LOW32).to(torch.float32).add_(0.5).mul_(2.0**-32).log_().mul_(-2.0).sqrt_()
+    angle = bits.bitwise_right_shift_(32).to(torch.float32).mul_(_ANGLE_STEP)  # arithmetic shift: the high half signed
+    m = bits.shape[-1]
+    z = torch.empty(*bits.shape[:-1], 2 * m, dtype=dtype)
+    torch.mul(torch.cos(angle), radius, out=z[..., :m])  # float32 products, widened exactly on the store
+    torch.mul(angle.sin_(), radius, out=z[..., m:])
+    return z
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:

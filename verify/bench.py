@@ -3,8 +3,8 @@ r"""Benchmark: the batched many-seed runner against a plain per-seed loop over t
 Workload (issue #5): P1 (:class:`synthetic.SeparableLogSum`, ``d = 1000``, float64), ``S = 256`` seeds, with
 Gaussian additive noise (``gaussian``), Rademacher noise (``rademacher``) and exact gradients (``exact``),
 measured for Adam and, when it is registered, AdaGrad-Norm. Drawing the noise costs about the same per number
-whether it is batched or not (Box–Muller's log/sqrt/cos/sin dominate a Gaussian), so it bounds the speed-up
-of noisy runs; the three workloads show by how much.
+whether it is batched or not (a Gaussian pair costs one SplitMix64 output and float32 log/sqrt/cos/sin,
+:mod:`synthetic.rng`), so it bounds the speed-up of noisy runs; the three workloads show by how much.
 
 * **batched**: :func:`synthetic.run` with the registry optimizer on one ``[S, d]`` parameter
   (``batch_dims=1``), the counter-based noise streams, no recording except the last step.
