@@ -168,9 +168,10 @@ def all_finite(tensors: list[torch.Tensor]) -> list[bool]:
 
 
 def check_fast(value: Any, cls: type) -> bool | str:
-    """Validate ``fast=`` (``False``, ``True`` or ``"auto"``) for the optimizer class ``cls``."""
+    """Validate ``fast=`` (``False``, ``True``, ``"auto"`` or ``"compile"``) for the optimizer class ``cls``."""
     if not any(value is mode or (isinstance(mode, str) and value == mode) for mode in FAST_MODES):
-        raise TypeError(f"fast must be False, True, 'auto' or 'compile', got {value!r}")
+        error = ValueError if isinstance(value, str) else TypeError  # a bad mode name vs. a value of the wrong type
+        raise error(f"fast must be False, True, 'auto' or 'compile', got {value!r}")
     if (value is True or value == "compile") and not cls.has_fast_path:
         raise ValueError(f"fast={value!r}: {cls.__name__} has no fast path (only the reference path); "
                          "use fast=False, or 'auto' to take the fast path where one exists")
