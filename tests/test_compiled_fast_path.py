@@ -66,5 +66,5 @@ def test_planted_bug_in_the_compiled_kernel_is_caught(monkeypatch):
 def test_compile_mode_is_validated():
     p = torch.zeros(3, requires_grad=True)
     assert algorithms.make("adam", [p], fast="compile").fast == "compile"
-    with pytest.raises(TypeError, match="'compile'"):
+    with pytest.raises(ValueError, match="'compile'"):
         algorithms.make("adam", [p], fast="compiled")
