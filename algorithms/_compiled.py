@@ -16,11 +16,12 @@ symbolic, so a new step or a new bucket does not compile again). Numbers: compil
 agree to round-off, not bit for bit (inductor fuses and may contract ``a*b + c`` into one rounding);
 tests/test_compiled_fast_path.py measures it in float64.
 
-Limits: the learning rate enters the updates as the ``alpha`` of a multi-tensor add, which dynamo
-specialises, so each *new* value of ``lr`` compiles again; a schedule that changes ``lr`` every step
-recompiles until dynamo's recompile limit, after which that function runs eagerly (correct, not fused).
-Use ``fast=True`` with a learning-rate schedule. Compilation costs seconds per function at the first
-step. The project keeps inductor's dropped ``alpha`` in ``add(mm, alpha=...)`` (pytorch/pytorch#167313)
+The learning rate is passed to the compiled function as a 0-d float64 tensor on the parameters' device
+(:func:`compiled` converts the ``lr`` keyword), and the updates scale by it with a multi-tensor multiply
+(:func:`algorithms._foreach.add_scaled_`) instead of a Python ``alpha``, which dynamo would specialise:
+so a learning-rate schedule runs on one compiled graph, with no recompilation per new value
+(tests/test_compiled_fast_path.py counts the compiled frames under a schedule). Compilation costs
+seconds per function at the first step. The project keeps inductor's dropped ``alpha`` in ``add(mm, alpha=...)`` (pytorch/pytorch#167313)
 as a strict xfail; no compiled function here multiplies matrices.
 """
 
@@ -38,8 +39,16 @@ _COMPILED: dict[Callable, Callable] = {}
 
 
 def compiled(fn: F) -> F:
-    """``torch.compile(fn, dynamic=True)``, built once per function and process."""
+    """``torch.compile(fn, dynamic=True)`` (built once per function and process), called with its ``lr``
+    keyword as a 0-d float64 tensor on the device of the first parameter (``args[0]``, a list of tensors)."""
     kernel = _COMPILED.get(fn)
     if kernel is None:
         kernel = _COMPILED[fn] = torch.compile(fn, dynamic=True)
-    return kernel  # type: ignore[return-value]
+
+    def call(*args, **kwargs):
+        lr = kwargs.get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and args and args[0]:
+            kwargs["lr"] = torch.tensor(float(lr), dtype=torch.float64, device=args[0][0].device)
+        return kernel(*args, **kwargs)
+
+    return call  # type: ignore[return-value]

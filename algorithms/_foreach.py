@@ -14,7 +14,7 @@ from typing import Any, Sequence, TypeVar
 
 import torch
 
-__all__ = ["advance_steps", "buckets", "pick"]
+__all__ = ["add_scaled_", "advance_steps", "buckets", "pick"]
 
 T = TypeVar("T")
 
@@ -41,3 +41,15 @@ def buckets(tensors: Sequence[torch.Tensor], steps: Sequence[int] | None = None)
 def pick(items: Sequence[T], indices: Sequence[int]) -> list[T]:
     """``[items[i] for i in indices]``."""
     return [items[i] for i in indices]
+
+
+def add_scaled_(tensors: list[torch.Tensor], updates: list[torch.Tensor], scale: float | torch.Tensor) -> None:
+    """``tensors += scale · updates`` in place, one multi-tensor op.
+
+    ``scale`` a number: ``alpha=scale`` (the reference's single rounding, so the eager fast path stays
+    bit-identical). ``scale`` a 0-d tensor: the compiled path (:mod:`algorithms._compiled`) passes the
+    learning rate as a tensor so that a new value does not recompile; the product is then a separate op."""
+    if isinstance(scale, torch.Tensor):
+        torch._foreach_add_(tensors, torch._foreach_mul(updates, scale))
+    else:
+        torch._foreach_add_(tensors, updates, alpha=scale)

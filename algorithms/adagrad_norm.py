@@ -56,7 +56,7 @@ import torch
 
 from ._base import batch_shape
 from .distributed import full_for
-from ._foreach import pick
+from ._foreach import add_scaled_, pick
 from ._registry import register
 from .subsets import (
     describe_param,
@@ -124,7 +124,7 @@ def adagrad_norm_group_update_foreach(
     if not params:  # only zero-size tensors: nothing to update
         return new_sum_sq
     denom = new_sum_sq.sqrt().add_(eps)
-    torch._foreach_add_(params, divide_by_subsets_foreach(grads, [denom] * len(grads), layouts, batch_ndim), alpha=-lr)
+    add_scaled_(params, divide_by_subsets_foreach(grads, [denom] * len(grads), layouts, batch_ndim), -lr)
     decay_after_foreach(params, lr, weight_decay)
     return new_sum_sq
 

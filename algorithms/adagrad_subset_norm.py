@@ -65,7 +65,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
-from ._foreach import advance_steps, buckets, pick
+from ._foreach import add_scaled_, advance_steps, buckets, pick
 from ._registry import register
 from .subsets import (
     PAPER,
@@ -119,7 +119,7 @@ def adagrad_subset_norm_update_foreach(
     torch._foreach_add_(sum_sqs, subset_sums_of_squares_foreach(grads, layouts, batch_ndim))
     denominators = torch._foreach_sqrt(sum_sqs)
     torch._foreach_add_(denominators, eps)
-    torch._foreach_add_(params, divide_by_subsets_foreach(grads, denominators, layouts, batch_ndim), alpha=-lr)
+    add_scaled_(params, divide_by_subsets_foreach(grads, denominators, layouts, batch_ndim), -lr)
     decay_after_foreach(params, lr, weight_decay)
 
 

@@ -51,7 +51,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
-from ._foreach import advance_steps, buckets, pick
+from ._foreach import add_scaled_, advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_bool, check_choice, check_nonnegative
 from .weight_decay import decay_after, decay_after_foreach, decay_before, decay_before_foreach
@@ -181,7 +181,7 @@ def adam_update_foreach(
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
     directions = adam_direction_foreach(exp_avgs, exp_avg_sqs, step, beta1=beta1, beta2=beta2, eps=eps,
                                         eps_placement=eps_placement, bias_correction=bias_correction)
-    torch._foreach_add_(params, directions, alpha=-lr)
+    add_scaled_(params, directions, -lr)
     if decoupled_weight_decay:
         decay_after_foreach(params, lr, weight_decay, weight_decay_timing)
 

@@ -79,7 +79,7 @@ import torch
 
 from ._base import ReferenceOptimizer, batch_shape
 from .distributed import full_for
-from ._foreach import advance_steps, buckets, pick
+from ._foreach import add_scaled_, advance_steps, buckets, pick
 from ._registry import register
 from .subsets import (
     PAPER,
@@ -235,7 +235,7 @@ def adam_sn_update_foreach(
         torch._foreach_add_(denominators, eps)
         directions = divide_by_subsets_foreach(numerators, denominators, layouts, batch_ndim)
         torch._foreach_mul_(directions, math.sqrt(c2) / c1)
-    torch._foreach_add_(params, directions, alpha=-lr)
+    add_scaled_(params, directions, -lr)
     decay_after_foreach(params, lr, weight_decay)
 
 

@@ -45,7 +45,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
-from ._foreach import advance_steps, buckets, pick
+from ._foreach import add_scaled_, advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_nonnegative
 from .weight_decay import decay_before, decay_before_foreach
@@ -73,7 +73,7 @@ def sign_descent_step_foreach(params: list[torch.Tensor], directions: list[torch
                               weight_decay: float) -> None:
     """:func:`sign_descent_step` on lists of tensors (shared with MARS-Lion's fast path)."""
     decay_before_foreach(params, lr, weight_decay)
-    torch._foreach_add_(params, torch._foreach_sign(directions), alpha=-lr)
+    add_scaled_(params, torch._foreach_sign(directions), -lr)
 
 
 def lion_update_foreach(

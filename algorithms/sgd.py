@@ -44,7 +44,7 @@ from typing import Any
 import torch
 
 from ._base import ReferenceOptimizer
-from ._foreach import advance_steps, buckets, pick
+from ._foreach import add_scaled_, advance_steps, buckets, pick
 from ._registry import register
 from .validation import check_beta, check_bool, check_choice, check_nonnegative, check_unit_interval
 
@@ -110,7 +110,7 @@ def sgd_update_foreach(
         torch._foreach_mul_(momentum_buffers, momentum)
         torch._foreach_add_(momentum_buffers, grads, alpha=1 - momentum)
         directions = torch._foreach_div(momentum_buffers, 1 - momentum**step) if bias_correction else momentum_buffers
-    torch._foreach_add_(params, directions, alpha=-lr)
+    add_scaled_(params, directions, -lr)
 
 
 @register("sgd")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from ._foreach import add_scaled_
+
 __all__ = ["decay_before", "decay_after", "decay_before_foreach", "decay_after_foreach"]
 
 
@@ -33,13 +35,13 @@ def decay_after(param: torch.Tensor, lr: float, weight_decay: float, timing: str
         param.add_(param, alpha=-lr * weight_decay)
 
 
-def decay_before_foreach(params: list[torch.Tensor], lr: float, weight_decay: float, timing: str = "before") -> None:
+def decay_before_foreach(params: list[torch.Tensor], lr: float | torch.Tensor, weight_decay: float, timing: str = "before") -> None:
     """:func:`decay_before` on a list of tensors (one multi-tensor op)."""
     if weight_decay != 0 and timing == "before":
         torch._foreach_mul_(params, 1 - lr * weight_decay)
 
 
-def decay_after_foreach(params: list[torch.Tensor], lr: float, weight_decay: float, timing: str = "after") -> None:
+def decay_after_foreach(params: list[torch.Tensor], lr: float | torch.Tensor, weight_decay: float, timing: str = "after") -> None:
     """:func:`decay_after` on a list of tensors (one multi-tensor op)."""
     if weight_decay != 0 and timing == "after":
-        torch._foreach_add_(params, params, alpha=-lr * weight_decay)
+        add_scaled_(params, params, -lr * weight_decay)

@@ -5,7 +5,8 @@ The compiled updates are inductor's fusion of the same multi-tensor ops, so they
 run ``STEPS`` steps from the same parameters on the contract battery's loss and every parameter and
 state tensor is compared (tests/test_fast_path.py's comparison). Power: a planted bug in the compiled
 function (β₂ off by 1e-6 relative, applied only to the compiled kernel) must fail the same comparison,
-and a "compiled" run that did not compile is caught by counting dynamo's compiled frames.
+and a "compiled" run that did not compile is caught by counting dynamo's compiled frames. Under a
+learning-rate schedule (a new ``lr`` every step) the compiled path still compiles once per function.
 
 Inductor's CPU backend compiles C++ (a few seconds per function): Lion runs in CI, the rest is ``slow``.
 """
@@ -68,3 +69,18 @@ def test_compile_mode_is_validated():
     assert algorithms.make("adam", [p], fast="compile").fast == "compile"
     with pytest.raises(ValueError, match="'compile'"):
         algorithms.make("adam", [p], fast="compiled")
+
+
+@pytest.mark.parametrize("name,desc", [pytest.param("lion", None, id="lion"),
+                                       pytest.param("adam", "hf_wd", marks=SLOW, id="adam")])
+def test_a_learning_rate_schedule_does_not_recompile(name, desc):
+    """A new ``lr`` every step (warm-up then decay): one compiled frame per function, equal to eager."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    schedule = [0.25, 0.5, 1.0, 0.8, 0.6, 0.3].__getitem__
+    runs = run_both_modes(name, kwargs_of(name, desc), SHAPES, modes=(True, "compile"), steps=STEPS, schedule=schedule)
+    worst, compared = worst_difference(runs)
+    assert 1 <= counters["frames"]["ok"] <= 2, f"{counters['frames']['ok']} compiled frames: lr recompiled"
+    assert compared > len(SHAPES) and worst <= RTOL, f"max relative difference {worst:.3e}"

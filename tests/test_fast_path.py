@@ -85,8 +85,9 @@ def run_both(name, kwargs, shapes, steps=STEPS, drop=None):
     return run_both_modes(name, kwargs, shapes, modes=(False, True), steps=steps, drop=drop)
 
 
-def run_both_modes(name, kwargs, shapes, *, modes, steps=STEPS, drop=None):
-    """:func:`run_both` for two values of ``fast=`` (e.g. ``(True, "compile")``)."""
+def run_both_modes(name, kwargs, shapes, *, modes, steps=STEPS, drop=None, schedule=None):
+    """:func:`run_both` for two values of ``fast=`` (e.g. ``(True, "compile")``); ``schedule(t)`` (optional)
+    multiplies every group's initial learning rate before step ``t``."""
     runs = []
     for fast in modes:
         params = make_params(shapes)
@@ -95,7 +96,11 @@ def run_both_modes(name, kwargs, shapes, *, modes, steps=STEPS, drop=None):
             warnings.simplefilter("ignore")
             opt = algorithms.make(name, params, fast=fast, **kwargs)
             closure = closure_for(opt, params, targets)
+            initial = [group["lr"] for group in opt.param_groups]
             for t in range(steps):
+                if schedule is not None:
+                    for group, lr in zip(opt.param_groups, initial):
+                        group["lr"] = lr * schedule(t)
                 if drop is None:
                     opt.step(closure)
                     continue
