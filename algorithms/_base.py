@@ -65,7 +65,7 @@ each method module writes once as plain functions on tensors (the way ``torch.op
   ``"compile"``
       the fast path on every device, its multi-tensor elementwise updates compiled by ``torch.compile``
       so that each is a few fused kernels (:mod:`algorithms._compiled`: what is compiled, round-off
-      instead of bit-identity, and why a learning-rate schedule should use ``True``).
+      instead of bit-identity, and the learning rate passed as a 0-d tensor so a schedule does not recompile).
 
   The switch is an attribute of the optimizer (``opt.fast``), not a group hyperparameter: a state
   dict written under one setting loads under the other, and both produce the same state layout.
