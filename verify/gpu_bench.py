@@ -535,7 +535,7 @@ def readme_table(result: dict, model: str = "llama-350m") -> str:
 
 def markdown(result: dict) -> str:
     meta = result["meta"]
-    lines = [f"# GPU optimizer step times ({meta['device']}, torch {meta['torch']})", "",
+    lines = [f"# Optimizer step times ({meta['device']}, torch {meta['torch']})", "",
              f"Copy bandwidth {meta['copy_bandwidth_bytes_per_s'] / 1e9:.0f} GB/s; {meta['gradients']}; refresh gap "
              f"{meta['refresh_gap']}.", "",
              "| model | optimizer | steady step (ms) | refresh step (ms) | amortized (ms) | floor (ms) | steady / floor | "
