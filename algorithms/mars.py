@@ -747,16 +747,7 @@ class MarsOptimizerBase(ReferenceOptimizer):
     def _step_group_fast(self, group: dict[str, Any], hyper: dict[torch.Tensor, StepHyper],
                               previous_point: dict | None) -> None:
         """:meth:`_step_mars_group` on the fast path: the AdamW fallback and :func:`mars_step_foreach` per bucket."""
-        params, grads, states = [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            state = self.state[p]
-            if "step" not in state:
-                state["step"] = torch.zeros((), dtype=torch.int64)
-            params.append(p)
-            grads.append(p.grad)
-            states.append(state)
+        params, grads, states = self._active_params(group)
         steps = advance_steps(states)
         dense = [i for i, p in enumerate(params) if not uses_mars_rule(p, group)]
         routed = [i for i, p in enumerate(params) if uses_mars_rule(p, group)]
@@ -810,6 +801,10 @@ class MarsOptimizerBase(ReferenceOptimizer):
         )
         for grad, state in zip(grads, states):
             self._after_update(grad, state, group)
+
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        """Nothing beyond ``step``: the buffers depend on the parameter's route and the estimator, and are made
+        when a step first needs them (:meth:`_ensure_buffers`)."""
 
     @staticmethod
     def _ensure_buffers(p: torch.Tensor, state: dict[str, Any], names: Iterable[str]) -> None:

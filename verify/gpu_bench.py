@@ -27,6 +27,8 @@ table. On a CPU (``device="cpu"``, tiny shapes) it runs the same code for the te
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import platform
@@ -136,10 +138,15 @@ def make_ours(label: str, model: nn.Module, rank: int) -> torch.optim.Optimizer:
     return algorithms.make(name, _groups_for(name, model, rank), lr=lr, fast=PATHS[path][0], **hyper)
 
 
+def _routed_groups(model: nn.Module, lowrank: dict[str, Any], dense: dict[str, Any] | None = None) -> list[dict]:
+    """The two groups the third-party and authors' training scripts build: the block matrices with the method's
+    options ``lowrank``, the rest with ``dense``."""
+    lowrank_params, dense_params = split_parameters(model, "attn_mlp")
+    return [{"params": [p for _, p in lowrank_params], **lowrank}, {"params": [p for _, p in dense_params], **(dense or {})}]
+
+
 def _third_party_groups(model: nn.Module, rank: int, key: str, extra: dict) -> list[dict]:
-    lowrank, dense = split_parameters(model, "attn_mlp")
-    return [{"params": [p for _, p in lowrank], key: rank, "update_proj_gap": REFRESH_GAP, **extra},
-            {"params": [p for _, p in dense]}]
+    return _routed_groups(model, {key: rank, "update_proj_gap": REFRESH_GAP, **extra})
 
 
 def third_party(model: nn.Module, rank: int) -> dict[str, Callable[[], torch.optim.Optimizer]]:
@@ -181,50 +188,33 @@ def third_party(model: nn.Module, rank: int) -> dict[str, Callable[[], torch.opt
     return out
 
 
-#: the authors' repositories (verify/oracle/authors.py): label -> (key, module, class, builder)
+#: the authors' repositories (verify/oracle/authors.py): label -> (key, module, class, builder(cls, model, rank))
 AUTHORS_ROWS: dict[str, tuple[str, str, str, Callable[..., torch.optim.Optimizer]]] = {
-    "authors MARS (mars-adamw)": ("mars", "mars", "MARS", lambda cls, params, groups: cls(params, lr=6e-3)),
+    "authors MARS (mars-adamw)": ("mars", "mars", "MARS", lambda cls, model, rank: cls(list(model.parameters()), lr=6e-3)),
     "authors MARS (mars-lion)": ("mars", "mars", "MARS",
-                                 lambda cls, params, groups: cls(params, lr=1e-4, mars_type="mars-lion")),
+                                 lambda cls, model, rank: cls(list(model.parameters()), lr=1e-4, mars_type="mars-lion")),
     "authors MARS (mars-shampoo)": ("mars", "mars", "MARS",
-                                    lambda cls, params, groups: cls(params, lr=3e-3, mars_type="mars-shampoo")),
+                                    lambda cls, model, rank: cls(list(model.parameters()), lr=3e-3,
+                                                                 mars_type="mars-shampoo")),
     "authors LDAdamW": ("ldadam", "ldadamw_torch", "LDAdamW",
-                        lambda cls, params, groups: cls(groups("enable_lowrank", True, dense_value=False), lr=1e-3,
-                                                        rank=groups.rank)),
+                        lambda cls, model, rank: cls(_routed_groups(model, {"enable_lowrank": True},
+                                                                    {"enable_lowrank": False}), lr=1e-3, rank=rank)),
     "authors GenericOptim (adamw_sn)": ("sn_sm", "GenericOptim", "GenericOptim",
-                                        lambda cls, params, groups: cls(groups("subset_size", "heuristics", sm=False),
-                                                                        lr=5e-2, momentum_type="ema",
-                                                                        second_moment_type="sn")),
+                                        lambda cls, model, rank: cls(_routed_groups(model, {"subset_size": "heuristics"}),
+                                                                     lr=5e-2, momentum_type="ema", second_moment_type="sn")),
     "authors GenericOptim SM (adamw_sn_sm)": ("sn_sm", "GenericOptim", "GenericOptim",
-                                              lambda cls, params, groups: cls(groups("subset_size", "heuristics"), lr=5e-2,
-                                                                              momentum_type="sm", second_moment_type="sn")),
+                                              lambda cls, model, rank: cls(
+                                                  _third_party_groups(model, rank, "rank",
+                                                                      {"subset_size": "heuristics", "proj_type": "svd"}),
+                                                  lr=5e-2, momentum_type="sm", second_moment_type="sn")),
 }
-
-
-class _AuthorsGroups:
-    """The two groups the authors' training scripts build: the block matrices with the method's options, the rest."""
-
-    def __init__(self, model: nn.Module, rank: int):
-        self.model, self.rank = model, rank
-
-    def __call__(self, key: str, value: Any, sm: bool = True, dense_value: Any = None) -> list[dict]:
-        lowrank, dense = split_parameters(self.model, "attn_mlp")
-        options: dict[str, Any] = {key: value}
-        if key == "subset_size" and sm:
-            options.update(rank=self.rank, update_proj_gap=REFRESH_GAP, proj_type="svd")
-        rest = {} if dense_value is None else {key: dense_value}
-        return [{"params": [p for _, p in lowrank], **options}, {"params": [p for _, p in dense], **rest}]
 
 
 def authors_code(model: nn.Module, rank: int) -> dict[str, Any]:
     """Factories of the authors' own optimizers found under ``.authors/`` (skipped rows, with the reason, if absent)."""
-    import contextlib
-    import io
-
     from verify.oracle.authors import commit_of, imported
 
     out: dict[str, Any] = {}
-    params = list(model.parameters())
     for label, (key, module, attr, build) in AUTHORS_ROWS.items():
         try:
             with imported(key) as modules:
@@ -235,7 +225,7 @@ def authors_code(model: nn.Module, rank: int) -> dict[str, Any]:
 
         def make(cls=cls, build=build):
             with contextlib.redirect_stdout(io.StringIO()):  # GenericOptim prints its configuration
-                return build(cls, params, _AuthorsGroups(model, rank))
+                return build(cls, model, rank)
 
         make.commit = commit_of(key)  # type: ignore[attr-defined]
         out[label] = make

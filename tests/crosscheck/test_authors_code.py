@@ -40,6 +40,8 @@ import torch
 import algorithms
 from verify.oracle.authors import AUTHORS_CODE, checkout_root, imported, locate
 
+from tests.helpers import grad_stream
+
 pytestmark = pytest.mark.crosscheck
 
 F64 = torch.float64
@@ -63,9 +65,9 @@ def leaves(dtype, seed=0):
 
 
 def gradient_stream(dtype, steps, seed=1, scale=1.0):
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        yield [(torch.randn(s, generator=gen, dtype=F64) * scale).to(dtype) for s in SHAPES]
+    """Float64 Gaussian gradients (tests/helpers.grad_stream), scaled, then rounded to ``dtype``."""
+    for grads in grad_stream(SHAPES, steps, torch.Generator().manual_seed(seed)):
+        yield [(g * scale).to(dtype) for g in grads]
 
 
 def feed(params, grads, in_place=False):
